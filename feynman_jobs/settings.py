@@ -1,0 +1,98 @@
+"""One frozen, typed settings object, read from the environment in one place (DESIGN §7)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from feynman_jobs.errors import ConfigError
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_PORT = 8000
+#: Finished jobs stay readable for a week: RQ's default of 500 s is too short for a status API.
+DEFAULT_RESULT_TTL = 7 * 24 * 3600
+#: Failed jobs are the dead-letter queue; keep them for a month.
+DEFAULT_FAILURE_TTL = 30 * 24 * 3600
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_LLM_MODEL = "gpt-4o-mini"
+#: How long an idempotency key keeps answering with the job it first created.
+DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
+
+
+class Price(BaseModel):
+    """USD per million tokens for one model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service; each field names the variable it is read from."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", env_ignore_empty=True, populate_by_name=True
+    )
+
+    redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias="REDIS_URL")
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535, validation_alias="PORT")
+    api_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = Field((), validation_alias="FEYNMAN_API_TOKENS")
+    dashboard_user: str | None = Field(None, validation_alias="FEYNMAN_DASHBOARD_USER")
+    dashboard_password: SecretStr | None = Field(None, validation_alias="FEYNMAN_DASHBOARD_PASSWORD")
+    llm_base_url: str | None = Field(None, validation_alias="FEYNMAN_LLM_BASE_URL")
+    llm_api_key: SecretStr | None = Field(None, validation_alias="FEYNMAN_LLM_API_KEY")
+    llm_model: str = Field(DEFAULT_LLM_MODEL, min_length=1, validation_alias="FEYNMAN_LLM_MODEL")
+    prices: dict[str, Price] = Field(default_factory=dict, validation_alias="FEYNMAN_PRICES")
+    budget_total_usd: float | None = Field(None, ge=0, validation_alias="FEYNMAN_BUDGET_TOTAL_USD")
+    budget_daily_usd: float | None = Field(None, ge=0, validation_alias="FEYNMAN_BUDGET_DAILY_USD")
+    budget_hourly_usd: float | None = Field(None, ge=0, validation_alias="FEYNMAN_BUDGET_HOURLY_USD")
+    llm_rpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_LLM_RPM")
+    llm_tpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_LLM_TPM")
+    result_ttl: int = Field(DEFAULT_RESULT_TTL, gt=0, validation_alias="FEYNMAN_RESULT_TTL")
+    failure_ttl: int = Field(DEFAULT_FAILURE_TTL, gt=0, validation_alias="FEYNMAN_FAILURE_TTL")
+    idempotency_ttl: int = Field(DEFAULT_IDEMPOTENCY_TTL, gt=0, validation_alias="FEYNMAN_IDEMPOTENCY_TTL")
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, validation_alias="FEYNMAN_MAX_BODY_BYTES")
+    log_level: str = Field("INFO", validation_alias="FEYNMAN_LOG_LEVEL")
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(token.strip() for token in value.split(",") if token.strip())
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; raise ConfigError naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad configuration: {problems}") from None
+    except SettingsError as exc:
+        # pydantic-settings names the field, not the variable: translate for the operator.
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = Settings.model_fields.get(match.group(1)) if match else None
+        variable = field.validation_alias if field else "environment"
+        raise ConfigError(f"bad configuration: {variable}: not valid JSON") from None

@@ -1,0 +1,85 @@
+"""Settings come from the environment, typed, with defaults; a bad value names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from feynman_jobs.errors import ConfigError
+from feynman_jobs.settings import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("FEYNMAN_") or name in {"REDIS_URL", "PORT"}:
+            monkeypatch.delenv(name)
+
+
+def test_defaults_work_on_a_developer_machine() -> None:
+    settings = load_settings()
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.port == 8000
+    assert settings.api_tokens == ()
+    assert settings.result_ttl == DEFAULT_RESULT_TTL > 500
+    assert settings.failure_ttl == DEFAULT_FAILURE_TTL
+    assert settings.llm_base_url is None
+    assert settings.budget_daily_usd is None
+    assert settings.llm_rpm is None
+
+
+def test_values_are_read_and_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "rediss://user:secret@cache.internal:6380/2")
+    monkeypatch.setenv("PORT", "5001")
+    monkeypatch.setenv("FEYNMAN_API_TOKENS", " alpha , beta,,")
+    monkeypatch.setenv("FEYNMAN_PRICES", '{"gpt-4o-mini": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}')
+    monkeypatch.setenv("FEYNMAN_BUDGET_DAILY_USD", "2.5")
+    monkeypatch.setenv("FEYNMAN_LLM_RPM", "60")
+    monkeypatch.setenv("FEYNMAN_RESULT_TTL", "3600")
+    settings = load_settings()
+    assert settings.redis_url == "rediss://user:secret@cache.internal:6380/2"
+    assert settings.port == 5001
+    assert [token.get_secret_value() for token in settings.api_tokens] == ["alpha", "beta"]
+    assert settings.prices["gpt-4o-mini"].output_per_mtok == 0.6
+    assert settings.budget_daily_usd == 2.5
+    assert settings.llm_rpm == 60
+    assert settings.result_ttl == 3600
+
+
+def test_secrets_are_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEYNMAN_API_TOKENS", "very-secret-token")
+    monkeypatch.setenv("FEYNMAN_LLM_API_KEY", "sk-also-secret")
+    assert "secret" not in repr(load_settings())
+
+
+def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEYNMAN_BUDGET_DAILY_USD", "")
+    assert load_settings().budget_daily_usd is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FEYNMAN_LLM_RPM", "sixty"),
+        ("FEYNMAN_LLM_RPM", "0"),
+        ("PORT", "99999"),
+        ("REDIS_URL", "localhost:6379"),
+        ("FEYNMAN_BUDGET_DAILY_USD", "-1"),
+        ("FEYNMAN_PRICES", "{not json"),
+        ("FEYNMAN_PRICES", '{"m": {"input_per_mtok": 1}}'),
+        ("FEYNMAN_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.port = 1  # type: ignore[misc]
