@@ -1,0 +1,71 @@
+"""What a running job needs from RQ: its Redis, its identity, progress reporting and cost recording."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+
+from feynman_jobs import ledger
+from feynman_jobs.catalog import type_of
+from feynman_jobs.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """The settings of this worker process, read once."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def current_job() -> Job:
+    """The RQ job being performed (job functions only run inside a worker)."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("this function runs as an RQ job, inside a worker")
+    return job
+
+
+def connection() -> Redis:
+    """The Redis connection of the current job."""
+    return current_job().connection
+
+
+def log_extra(job: Job) -> str:
+    """Type, id and queue of a job, for every job log line."""
+    return f"type={type_of(job.func_name)} id={job.id} queue={job.origin}"
+
+
+def set_progress(fraction: float, message: str | None = None) -> None:
+    """Report progress (0..1) of the current job; the status document shows it."""
+    job = current_job()
+    job.meta["progress"] = {
+        "fraction": round(max(0.0, min(1.0, fraction)), 4),
+        "message": message,
+        "updated_at": datetime.now(UTC).isoformat(),
+    }
+    job.save_meta()
+    logger.debug("progress %s fraction=%.2f %s", log_extra(job), fraction, message or "")
+
+
+def record_usage(model: str, tokens_in: int, tokens_out: int) -> None:
+    """Record one model call made by the current job in the cost ledger."""
+    job = current_job()
+    usd = ledger.cost_usd_micros(settings().prices, model, tokens_in, tokens_out)
+    ledger.record_call(
+        job.connection,
+        model=model,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        usd_micros=usd,
+        job_id=job.id,
+        job_type=type_of(job.func_name),
+    )

@@ -1,0 +1,92 @@
+"""Payload models, one per job type: the API validates with them and the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+#: Bounds that keep one job's payload small enough for Redis and for a model's context.
+MAX_MESSAGES = 500
+MAX_MESSAGE_CHARS = 20_000
+MAX_TOPIC_CHARS = 500
+MAX_DOCUMENTS = 200
+MAX_DOCUMENT_CHARS = 200_000
+MAX_ID_CHARS = 200
+
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOPIC_CHARS)]
+
+
+class Payload(BaseModel):
+    """Base of every payload: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Message(Payload):
+    """One turn of a tutoring conversation; `user` is the learner."""
+
+    role: Literal["user", "assistant", "system"]
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS)]
+
+
+Conversation = Annotated[list[Message], Field(min_length=1, max_length=MAX_MESSAGES)]
+
+
+class AnalyzeConversation(Payload):
+    """Evaluate a learner's explanation of a topic."""
+
+    session_id: Identifier
+    topic: Topic
+    conversation: Conversation
+    learner_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _has_learner_turn(self) -> AnalyzeConversation:
+        if not any(message.role == "user" for message in self.conversation):
+            raise ValueError("conversation has no message with role 'user' (the learner) to analyze")
+        return self
+
+
+class ConsolidateMemory(Payload):
+    """Summarize a conversation into a memory record."""
+
+    topic: Topic
+    conversation: Conversation
+    session_id: Identifier | None = None
+    learner_id: Identifier | None = None
+
+
+class Document(Payload):
+    """A text to vectorize, with an id unique within its namespace."""
+
+    id: Identifier
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_DOCUMENT_CHARS)]
+    metadata: dict[str, str | int | float | bool | None] | None = None
+
+
+class VectorizeDocuments(Payload):
+    """Either a stored memory record (`memory_id`) or documents submitted in a namespace."""
+
+    memory_id: Identifier | None = None
+    namespace: Identifier | None = None
+    documents: Annotated[list[Document], Field(min_length=1, max_length=MAX_DOCUMENTS)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VectorizeDocuments:
+        if self.memory_id is not None and (self.namespace is not None or self.documents is not None):
+            raise ValueError("give either memory_id, or namespace with documents, not both")
+        if self.memory_id is None and (self.namespace is None or self.documents is None):
+            raise ValueError("give either memory_id, or namespace with documents")
+        if self.documents is not None and len({doc.id for doc in self.documents}) != len(self.documents):
+            raise ValueError("document ids must be unique within one request")
+        return self
+
+
+class RollupCosts(Payload):
+    """Fold the cost ledger of one window into its rollup."""
+
+    granularity: Literal["hour", "day"]
+    window_start: datetime | None = None

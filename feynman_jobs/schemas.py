@@ -1,0 +1,120 @@
+"""Request and response models of the HTTP API; the same models validate input and describe it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from feynman_jobs.errors import FieldError, InvalidRequest
+
+JobId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+QueueName = Literal["high", "default", "low"]
+#: The longest delay a caller may ask for.
+MAX_DELAY_S = 30 * 24 * 3600
+MAX_DEPENDENCIES = 50
+
+
+class EnqueueRequest(BaseModel):
+    """One job to enqueue: only `type` and `payload` are required (DESIGN §5)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    payload: dict[str, JsonValue]
+    queue: QueueName | None = None
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    depends_on: Annotated[list[JobId], Field(max_length=MAX_DEPENDENCIES)] | None = None
+    run_at: AwareDatetime | None = None
+    delay_s: Annotated[float, Field(ge=0, le=MAX_DELAY_S)] | None = None
+    timeout_s: Annotated[int, Field(ge=1)] | None = None
+    max_retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    meta: dict[str, JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnqueueRequest:
+        if self.run_at is not None and self.delay_s is not None:
+            raise ValueError("give run_at or delay_s, not both")
+        if self.depends_on and (self.run_at is not None or self.delay_s is not None):
+            raise ValueError("depends_on cannot be combined with run_at or delay_s")
+        return self
+
+
+class Progress(BaseModel):
+    """Progress reported from inside a running job."""
+
+    fraction: float
+    message: str | None = None
+    updated_at: datetime | None = None
+
+
+class JobError(BaseModel):
+    """Why a job failed: the exception's type and message, never a traceback."""
+
+    type: str
+    message: str
+
+
+class Cost(BaseModel):
+    """Model usage recorded for this job."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    usd: float = 0.0
+    calls: int = 0
+
+
+class JobStatusDocument(BaseModel):
+    """Everything a caller may want to know about one job (DESIGN §4)."""
+
+    id: str
+    type: str
+    queue: str
+    status: str
+    attempts: int
+    max_retries: int
+    retries_left: int
+    progress: Progress | None
+    created_at: datetime | None
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    result: Any | None
+    error: JobError | None
+    depends_on: list[str]
+    follow_up: list[str]
+    batch_id: str | None
+    cost: Cost
+    worker_name: str | None
+    meta: dict[str, Any]
+
+
+def pointer(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
+    """A JSON pointer (RFC 6901, URI fragment form) for a pydantic error location."""
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in (*prefix, *loc)]
+    return "#/" + "/".join(parts) if parts else "#"
+
+
+def field_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[FieldError]:
+    """Pydantic's errors as RFC 9457-style `errors` entries."""
+    return [FieldError(pointer(tuple(err["loc"]), prefix), err["msg"]) for err in exc.errors()]
+
+
+def parse_enqueue_request(body: object) -> EnqueueRequest:
+    """Validate a decoded JSON body as an EnqueueRequest (raises InvalidRequest)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object", [FieldError("#", "not an object")])
+    try:
+        return EnqueueRequest.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidRequest("the job request is invalid", field_errors(exc)) from None

@@ -1,0 +1,24 @@
+"""Jobs used only by tests, enqueued straight through RQ (the API accepts catalog types only)."""
+
+from __future__ import annotations
+
+import time
+
+from rq import get_current_job
+
+
+def sleep_for(seconds: float) -> dict[str, float]:
+    """Sleep, then say how long; long sleeps exceed a short timeout."""
+    time.sleep(seconds)
+    job = get_current_job()
+    assert job is not None
+    return {"slept": seconds, "started_at": job.started_at.timestamp() if job.started_at else 0.0}
+
+
+def record_start(tag: str) -> str:
+    """Note when this job started, in Redis, so tests can order executions."""
+    job = get_current_job()
+    assert job is not None
+    job.connection.rpush("test:starts", tag)
+    time.sleep(0.02)
+    return tag
