@@ -1,0 +1,126 @@
+"""The `feynman-jobs` command: enqueue, status and periodic-job registration from a shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from redis import Redis
+from redis.exceptions import RedisError
+
+from feynman_jobs import enqueue as enqueue_mod
+from feynman_jobs import schedules
+from feynman_jobs.errors import FeynmanError, InvalidRequest
+from feynman_jobs.logs import configure_logging
+from feynman_jobs.queues import connect
+from feynman_jobs.schemas import parse_enqueue_request
+from feynman_jobs.settings import Settings, load_settings
+from feynman_jobs.status import describe, get_status
+
+
+class Context:
+    """Settings read once, a Redis client opened only when a command needs it."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self.settings: Settings = load_settings(**({"redis_url": redis_url} if redis_url else {}))
+        self._redis: Redis | None = None
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = connect(self.settings.redis_url)
+        return self._redis
+
+    def close(self) -> None:
+        if self._redis is not None:
+            self._redis.close()
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _fail(error: Exception) -> click.ClickException:
+    if isinstance(error, InvalidRequest) and error.errors:
+        details = "; ".join(f"{e.pointer}: {e.detail}" for e in error.errors)
+        return click.ClickException(f"{error.detail}: {details}")
+    if isinstance(error, RedisError):
+        return click.ClickException(f"Redis cannot be reached: {error}")
+    return click.ClickException(str(error))
+
+
+@click.group()
+@click.option("--redis-url", envvar="REDIS_URL", help="Redis URL (default: REDIS_URL, else localhost).")
+@click.pass_context
+def main(ctx: click.Context, redis_url: str | None) -> None:
+    """feynman_jobs: background jobs for the Feynman tutor, on RQ and Redis."""
+    try:
+        ctx.obj = Context(redis_url)
+    except FeynmanError as exc:
+        raise _fail(exc) from None
+    ctx.call_on_close(ctx.obj.close)
+    configure_logging(ctx.obj.settings.log_level)
+
+
+@main.command("enqueue")
+@click.argument("job_type")
+@click.option("--payload", required=True, help="The payload as JSON, or @path to a JSON file.")
+@click.option("--queue", type=click.Choice(["high", "default", "low"]), default=None)
+@click.pass_obj
+def enqueue_command(obj: Context, job_type: str, payload: str, queue: str | None) -> None:
+    """Enqueue a job of JOB_TYPE and print its status document."""
+    try:
+        text = Path(payload[1:]).read_text("utf-8") if payload.startswith("@") else payload
+        body: dict[str, Any] = {"type": job_type, "payload": json.loads(text)}
+        if queue:
+            body["queue"] = queue
+        submitted = enqueue_mod.submit(obj.redis, obj.settings, parse_enqueue_request(body))
+        _echo_json(describe(obj.redis, submitted.job).model_dump(mode="json"))
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read the payload: {exc}") from None
+    except (FeynmanError, RedisError) as exc:
+        raise _fail(exc) from None
+
+
+@main.command("status")
+@click.argument("job_id")
+@click.pass_obj
+def status_command(obj: Context, job_id: str) -> None:
+    """Print the status document of a job."""
+    try:
+        _echo_json(get_status(obj.redis, job_id).model_dump(mode="json"))
+    except (FeynmanError, RedisError) as exc:
+        raise _fail(exc) from None
+
+
+@main.group("schedules")
+def schedules_group() -> None:
+    """Periodic jobs held by rq-scheduler."""
+
+
+@schedules_group.command("sync")
+@click.pass_obj
+def schedules_sync(obj: Context) -> None:
+    """Register every periodic job under its stable id (safe to run at every start)."""
+    try:
+        for periodic_id in schedules.sync(obj.redis):
+            click.echo(periodic_id)
+    except RedisError as exc:
+        raise _fail(exc) from None
+
+
+@schedules_group.command("list")
+@click.pass_obj
+def schedules_list(obj: Context) -> None:
+    """List the periodic jobs with their next run time."""
+    try:
+        _echo_json(schedules.listing(obj.redis))
+    except RedisError as exc:
+        raise _fail(exc) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The web process: an app factory, and the pieces a host Flask app can register on its own."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from feynman_jobs.logs import configure_logging
+from feynman_jobs.settings import Settings, load_settings
+from feynman_jobs.web import api, health
+from feynman_jobs.web.dashboard import init_dashboard
+from feynman_jobs.web.extension import init_extension
+from feynman_jobs.web.problems import register_handlers
+
+__all__ = ["create_app", "init_app"]
+
+
+def init_app(app: Flask, settings: Settings | None = None) -> None:
+    """Register the API and health routes on a host app (no dashboard, no app-wide error handlers)."""
+    init_extension(app, settings or load_settings())
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The feynman_jobs web app: API, health, rq-dashboard at /rq, problem documents for every error."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app = Flask("feynman_jobs")
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    init_app(app, settings)
+    init_dashboard(app, settings)
+    register_handlers(app)
+    return app
