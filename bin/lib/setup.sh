@@ -1,0 +1,36 @@
+# Shared by bin/dev and bin/test: the virtualenv and the redis-server binary, installed when missing.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+
+# Create .venv and install the project (with dev extras) when pyproject.toml changed since last time.
+ensure_venv() {
+  local python="${PYTHON:-python3}" stamp="$VENV/.feynman-installed" want
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating virtualenv in $VENV"
+    "$python" -m venv "$VENV"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing feynman-jobs and its pinned dependencies"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+# redis-server on PATH: install Debian's package when we may, else say exactly what to run.
+ensure_redis_server() {
+  command -v redis-server >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing redis-server (Debian package)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null
+    command -v redis-server >/dev/null 2>&1 && return 0
+  fi
+  echo "redis-server is not installed. Install it with: sudo apt-get install -y redis-server" >&2
+  echo "(or set REDIS_URL to a Redis you already run)" >&2
+  exit 1
+}

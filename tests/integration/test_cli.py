@@ -1,0 +1,71 @@
+"""The `feynman-jobs` command against a real Redis, in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+from redis import Redis
+
+from feynman_jobs.cli import main
+from tests.support import VENV_BIN
+
+
+def test_enqueue_then_status(redis_url: str, redis: Redis, tmp_path: Path) -> None:
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"granularity": "day"}), "utf-8")
+    runner = CliRunner()
+    enqueued = runner.invoke(
+        main, ["--redis-url", redis_url, "enqueue", "rollup_costs", "--payload", f"@{payload}"]
+    )
+    assert enqueued.exit_code == 0, enqueued.output
+    document = json.loads(enqueued.output)
+    assert (document["type"], document["queue"], document["status"]) == ("rollup_costs", "low", "queued")
+    assert redis.lrange("rq:queue:low", 0, -1) == [document["id"].encode()]
+    status = runner.invoke(main, ["--redis-url", redis_url, "status", document["id"]])
+    assert status.exit_code == 0
+    assert json.loads(status.output)["id"] == document["id"]
+
+
+def test_errors_are_one_line_and_a_nonzero_exit(redis_url: str, redis: Redis) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(
+        main, ["--redis-url", redis_url, "enqueue", "rollup_costs", "--payload", '{"granularity": 1}']
+    )
+    assert bad.exit_code == 1
+    assert bad.output.strip().splitlines() == [
+        "Error: invalid payload for rollup_costs: #/payload/granularity: Input should be 'hour' or 'day'"
+    ]
+    missing = runner.invoke(main, ["--redis-url", redis_url, "status", "nope"])
+    assert missing.exit_code == 1
+    assert "no job with id 'nope'" in missing.output
+    assert redis.dbsize() == 0
+
+
+def test_schedules_sync_is_idempotent_as_a_subprocess(redis_url: str, redis: Redis) -> None:
+    for _ in range(2):
+        subprocess.run(
+            [str(VENV_BIN / "feynman-jobs"), "schedules", "sync"],
+            env={"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"},
+            check=True,
+            capture_output=True,
+        )
+    assert redis.zcard("rq:scheduler:scheduled_jobs") == 2
+    listed = subprocess.run(
+        [str(VENV_BIN / "feynman-jobs"), "--redis-url", redis_url, "schedules", "list"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert {entry["id"] for entry in json.loads(listed)} == {
+        "periodic-rollup_costs-hour",
+        "periodic-rollup_costs-day",
+    }
+
+
+def test_an_unreachable_redis_is_a_clear_error() -> None:
+    result = CliRunner().invoke(main, ["--redis-url", "redis://127.0.0.1:1/0", "status", "some-id"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: Redis cannot be reached")

@@ -1,0 +1,164 @@
+"""Each job type over real HTTP, run by a real `rq worker`, in Chinese, English and mixed text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from feynman_jobs import text
+from feynman_jobs.memory import MEMORY_NAMESPACE, load_memory
+from feynman_jobs.vectors import RedisVectorStore
+from tests.samples import CONVERSATIONS, TOPICS
+from tests.support import Process, http, wait_until
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A sample conversation with its topic."""
+    return {"topic": TOPICS[name], "messages": CONVERSATIONS[name]}
+
+
+def enqueue(api: str, body: dict[str, Any], status: int = 202) -> dict[str, Any]:
+    code, headers, document = http("POST", api + "/api/jobs", body)
+    assert code == status, document
+    assert headers["Location"] == f"/api/jobs/{document['id']}"
+    return dict(document)
+
+
+def wait_for(
+    api: str, job_id: str, statuses: tuple[str, ...] = ("finished",), timeout: float = 60
+) -> dict[str, Any]:
+    """Poll the status document until the job reaches one of `statuses` (or ends otherwise: fail)."""
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        code, _, document = http("GET", f"{api}/api/jobs/{job_id}")
+        assert code == 200, document
+        seen.update(document)
+        if document["status"] in ("failed", "stopped", "canceled") and document["status"] not in statuses:
+            raise AssertionError(f"job ended {document['status']}: {document['error']}")
+        return document["status"] in statuses
+
+    wait_until(reached, timeout, f"job {job_id} to be {statuses}", interval=0.1)
+    return dict(seen)
+
+
+@pytest.mark.parametrize("name", ["photosynthesis_zh", "tcp_congestion_en", "gradient_descent_mixed"])
+def test_analysis_returns_every_structured_field(api: str, worker: Process, name: str) -> None:
+    conversation = sample(name)
+    payload = {
+        "session_id": f"s-{name}",
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+    }
+    job = enqueue(api, {"type": "analyze_conversation", "payload": payload})
+    assert job["queue"] == "high"
+    done = wait_for(api, job["id"])
+    result = done["result"]
+    for field in ("key_ideas", "covered", "unexplained_terms", "gaps", "follow_up_questions"):
+        assert isinstance(result[field], list), field
+    assert result["key_ideas"]
+    assert result["follow_up_questions"]
+    assert 0.0 <= result["coverage"] <= 1.0
+    assert result["session_id"] == f"s-{name}"
+    all_text = " ".join(m["content"] for m in conversation["messages"]) + conversation["topic"]
+    for idea in result["key_ideas"]:
+        assert idea.lower() in all_text.lower(), idea
+    if name.endswith("zh"):
+        assert all(CJK.search(question) for question in result["follow_up_questions"])
+    assert done["progress"]["fraction"] == 1.0
+    assert done["attempts"] == 1
+    assert done["cost"]["calls"] == 1
+    assert done["cost"]["tokens_in"] > 0
+    assert done["worker_name"]
+    assert done["started_at"] <= done["ended_at"]
+
+
+@pytest.mark.parametrize("name", ["photosynthesis_zh", "gradient_descent_mixed"])
+def test_consolidation_writes_a_memory_that_vectorization_makes_findable(
+    api: str, worker: Process, redis: Redis, name: str
+) -> None:
+    conversation = sample(name)
+    payload = {"topic": conversation["topic"], "conversation": conversation["messages"], "learner_id": "l-7"}
+    job = enqueue(api, {"type": "consolidate_memory", "payload": payload})
+    [follow_up] = job["follow_up"]
+    record = wait_for(api, job["id"])["result"]
+    vectorized = wait_for(api, follow_up)
+    assert vectorized["depends_on"] == [job["id"]]
+    assert vectorized["started_at"] >= record["created_at"]
+
+    stored = load_memory(redis, record["id"])
+    assert stored == record
+    source = " ".join(m["content"] for m in conversation["messages"])
+    assert record["summary"]
+    assert all(point[:6] in source for point in record["key_points"])
+    assert vectorized["result"]["chunks"] >= 1
+
+    # A phrase from the conversation's summary finds the memory it came from.
+    phrase = record["summary"][:12]
+    store = RedisVectorStore(redis, dim=text.HashingEmbedder().dim)
+    hits = store.search(MEMORY_NAMESPACE, text.HashingEmbedder().embed([phrase])[0], k=3)
+    assert hits[0].doc_id == record["id"]
+    assert hits[0].metadata["learner_id"] == "l-7"
+
+
+def test_the_same_session_consolidated_twice_keeps_one_memory(
+    api: str, worker: Process, redis: Redis
+) -> None:
+    conversation = sample("photosynthesis_zh")
+    payload = {"topic": conversation["topic"], "conversation": conversation["messages"], "session_id": "same"}
+    first = wait_for(api, enqueue(api, {"type": "consolidate_memory", "payload": payload})["id"])
+    second = wait_for(api, enqueue(api, {"type": "consolidate_memory", "payload": payload})["id"])
+    assert first["result"]["id"] == second["result"]["id"]
+    assert len(redis.keys("feynman:memory:*")) == 1
+
+
+def test_submitted_documents_are_chunked_embedded_and_replaced(
+    api: str, worker: Process, redis: Redis
+) -> None:
+    long_text = "。".join(CONVERSATIONS["photosynthesis_zh"][i]["content"] for i in range(4)) * 3
+    documents = [
+        {"id": "doc-zh", "text": long_text, "metadata": {"lang": "zh"}},
+        {"id": "doc-en", "text": " ".join(m["content"] for m in CONVERSATIONS["tcp_congestion_en"])},
+    ]
+    job = enqueue(
+        api, {"type": "vectorize_documents", "payload": {"namespace": "course-1", "documents": documents}}
+    )
+    result = wait_for(api, job["id"])["result"]
+    assert result["namespace"] == "course-1"
+    assert [doc["id"] for doc in result["documents"]] == ["doc-zh", "doc-en"]
+    zh_chunks = result["documents"][0]["chunks"]
+    assert zh_chunks >= 2
+    assert redis.scard("feynman:vec:course-1:doc:doc-zh") == zh_chunks
+
+    # Re-vectorizing a document replaces its chunks instead of adding to them.
+    again = {"namespace": "course-1", "documents": [{"id": "doc-zh", "text": "叶绿素吸收光能。"}]}
+    wait_for(api, enqueue(api, {"type": "vectorize_documents", "payload": again})["id"])
+    assert redis.scard("feynman:vec:course-1:doc:doc-zh") == 1
+    assert redis.scard("feynman:vec:course-1:chunks") == 1 + result["documents"][1]["chunks"]
+
+
+def test_rollup_folds_the_ledger_written_by_other_jobs(api: str, worker: Process) -> None:
+    conversation = sample("tcp_congestion_en")
+    payload = {"session_id": "s-r", "topic": conversation["topic"], "conversation": conversation["messages"]}
+    analyzed = [
+        wait_for(api, enqueue(api, {"type": "analyze_conversation", "payload": payload})["id"]) for _ in "ab"
+    ]
+    rollup = enqueue(api, {"type": "rollup_costs", "payload": {"granularity": "hour"}})
+    assert rollup["queue"] == "low"
+    windows = wait_for(api, rollup["id"])["result"]["windows"]
+    current = windows[-1]
+    assert current["calls"] == 2
+    assert current["tokens_in"] == sum(job["cost"]["tokens_in"] for job in analyzed)
+    [row] = current["by_model_and_type"]
+    assert row["job_type"] == "analyze_conversation"
+    # Running the same window again gives the same figures.
+    again = enqueue(
+        api,
+        {"type": "rollup_costs", "payload": {"granularity": "hour", "window_start": current["window_start"]}},
+    )
+    assert wait_for(api, again["id"])["result"]["windows"] == [current]

@@ -1,0 +1,141 @@
+"""How the real worker treats jobs: retries with backoff, priority, timeouts, JSON everywhere."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import zlib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from redis import Redis
+from rq.results import Result
+
+from feynman_jobs import redisio, schedules
+from feynman_jobs.queues import fetch_job, get_queue
+from tests.integration.test_end_to_end import enqueue, sample, wait_for
+from tests.support import VENV_BIN, Process, http, wait_until
+
+
+def test_a_failing_job_retries_with_backoff_then_fails_with_its_error(
+    api: str, worker: Process, redis: Redis
+) -> None:
+    job = enqueue(
+        api, {"type": "vectorize_documents", "payload": {"memory_id": "mem-missing"}, "max_retries": 2}
+    )
+    assert (job["max_retries"], job["retries_left"]) == (2, 2)
+    waiting = wait_for(api, job["id"], ("scheduled",), timeout=20)
+    assert waiting["retries_left"] == 1
+    assert waiting["attempts"] == 1
+    assert waiting["error"]["type"] == "MemoryNotFound"
+
+    failed = wait_for(api, job["id"], ("failed",), timeout=30)
+    assert failed["attempts"] == 3
+    assert failed["retries_left"] == 0
+    assert failed["error"] == {"type": "MemoryNotFound", "message": "no memory with id 'mem-missing'"}
+    assert "Traceback" not in json.dumps(failed)
+
+    # Each attempt's error is kept; the gaps between attempts follow the 2 s, 4 s backoff.
+    attempts = fetch_job(job["id"], redis).meta["attempt_errors"]
+    assert [attempt["type"] for attempt in attempts] == ["MemoryNotFound"] * 3
+    times = [datetime.fromisoformat(attempt["at"]).timestamp() for attempt in attempts]
+    assert times[1] - times[0] >= 1.9
+    assert times[2] - times[1] >= 3.9
+
+
+def test_a_high_job_starts_before_a_backlog_of_low_jobs(api: str, worker: Process, redis: Redis) -> None:
+    low = get_queue("low", redis)
+    backlog = [low.enqueue("tests.jobs.record_start", f"low-{i}") for i in range(50)]
+    conversation = sample("photosynthesis_zh")
+    payload = {
+        "session_id": "urgent",
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+    }
+    urgent = enqueue(api, {"type": "analyze_conversation", "payload": payload})
+    done = wait_for(api, urgent["id"])
+    wait_until(lambda: redis.llen("test:starts") == 50, 60, "the low backlog to run")
+    for job in backlog:
+        job.refresh()
+    urgent_start = datetime.fromisoformat(done["started_at"].replace("Z", "+00:00")).replace(tzinfo=None)
+    started_after = [
+        job for job in backlog if job.started_at and job.started_at.replace(tzinfo=None) > urgent_start
+    ]
+    # At most the job already running when the urgent one arrived (and one being dequeued) came first.
+    assert len(started_after) >= 48
+
+
+def test_a_job_over_its_timeout_fails_and_the_worker_carries_on(
+    api: str, worker: Process, redis: Redis
+) -> None:
+    queue = get_queue("default", redis)
+    slow = queue.enqueue("tests.jobs.sleep_for", 30, job_timeout=1)
+    failed = wait_for(api, slow.id, ("failed",), timeout=30)
+    assert failed["error"]["type"] == "JobTimeoutException"
+    assert "1" in failed["error"]["message"]
+    quick = queue.enqueue("tests.jobs.sleep_for", 0)
+    assert wait_for(api, quick.id)["result"]["slept"] == 0
+
+
+def test_job_data_in_redis_is_json(api: str, worker: Process, redis: Redis) -> None:
+    conversation = sample("gradient_descent_mixed")
+    payload = {"session_id": "json", "topic": conversation["topic"], "conversation": conversation["messages"]}
+    job = enqueue(api, {"type": "analyze_conversation", "payload": payload, "meta": {"ticket": 7}})
+    raw: dict[bytes, bytes] = redis.hgetall(f"rq:job:{job['id']}")  # type: ignore[assignment]
+    data = json.loads(zlib.decompress(raw[b"data"]).decode())
+    assert data[0] == "feynman_jobs.jobs.analyze.analyze_conversation"
+    assert data[3]["topic"] == conversation["topic"]
+    assert json.loads(raw[b"meta"])["user"] == {"ticket": 7}
+    wait_for(api, job["id"])
+    [(_, fields)] = redisio.xrevrange(redis, Result.get_key(job["id"]), count=1)
+    # RQ base64-wraps the serialized return value in its result stream; inside it is JSON.
+    assert json.loads(base64.b64decode(fields[b"return_value"]))["session_id"] == "json"
+
+
+def test_rq_info_sees_the_three_queues(api: str, worker: Process, redis_url: str, redis: Redis) -> None:
+    for name in ("high", "default", "low"):
+        get_queue(name, redis).enqueue("tests.jobs.sleep_for", 0)
+    info = subprocess.run(
+        [str(VENV_BIN / "rq"), "info", "--url", redis_url, "-S", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in ("high", "default", "low"):
+        assert name in info
+    assert "1 workers" in info or "1 worker" in info
+
+
+def test_the_scheduler_registers_periodic_jobs_once_and_runs_due_jobs_as_json(
+    redis_url: str, redis: Redis, worker: Process, tmp_path: Path, api: str
+) -> None:
+    first = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler-1.log")
+    second = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler-2.log")
+    try:
+        wait_until(
+            lambda: "periodic-rollup_costs-day" in first.log() and "periodic" in second.log(),
+            30,
+            "both schedulers to sync",
+        )
+        ids = sorted(redisio.text(member) for member in redis.zrange("rq:scheduler:scheduled_jobs", 0, -1))
+        assert ids == ["periodic-rollup_costs-day", "periodic-rollup_costs-hour"]
+        raw = redis.hget("rq:job:periodic-rollup_costs-hour", "data")
+        assert isinstance(raw, bytes)
+        assert json.loads(zlib.decompress(raw))[3] == {"granularity": "hour"}
+
+        # A job due now is moved to its queue by rqscheduler and run by the worker.
+        due = schedules.scheduler(redis).enqueue_at(
+            datetime.utcnow() - timedelta(seconds=1),
+            "feynman_jobs.jobs.rollup.rollup_costs",
+            granularity="day",
+        )
+        done = wait_for(api, due.id, timeout=30)
+        assert done["type"] == "rollup_costs"
+        assert done["result"]["granularity"] == "day"
+        code, _, _ = http("GET", f"{api}/api/jobs/{due.id}")
+        assert code == 200
+    finally:
+        first.stop()
+        second.stop()
+    assert redis.zcard("rq:scheduler:scheduled_jobs") == 2

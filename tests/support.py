@@ -1,0 +1,131 @@
+"""Real processes for tests: a throwaway redis-server and the Procfile's own process lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll `check` until it is true; fail the test naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextmanager
+def redis_server(tmp: Path, *, appendonly: bool = False) -> Iterator[str]:
+    """Start redis-server on a free loopback port; yield its URL; stop it."""
+    binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
+    if not binary:
+        raise RuntimeError("redis-server is not installed (bin/test installs it)")
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp), "--save", ""]
+    args += ["--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--loglevel", "warning"]
+    log = (tmp / "redis.log").open("wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _accepts(port), 10, "redis-server to accept connections")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def procfile_command(name: str) -> str:
+    """The command line of one Procfile process, exactly as deployed."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        match = re.match(rf"^{re.escape(name)}:\s*(.+)$", line)
+        if match:
+            return match.group(1)
+    raise KeyError(name)
+
+
+class Process:
+    """A Procfile process run by bash with the platform's environment (REDIS_URL, PORT)."""
+
+    def __init__(self, name: str, env: dict[str, str], log: Path, command: str | None = None) -> None:
+        self.name = name
+        self.log_path = log
+        full_env = {**os.environ, **env, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            ["bash", "-c", command or procfile_command(name)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        """Everything the process printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        """Signal the whole process group and wait for it."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+def http(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request with a JSON body; returns status, headers and the decoded JSON (or text)."""
+    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+    all_headers = {"Content-Type": "application/json"} if data is not None else {}
+    all_headers.update(headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw, resp_headers = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        status, raw, resp_headers = error.code, error.read(), dict(error.headers)
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return status, resp_headers, json.loads(text)
+    except ValueError:
+        return status, resp_headers, text
