@@ -15,6 +15,9 @@ from feynman_jobs.queues import KEY_PREFIX
 from feynman_jobs.settings import Price
 
 LEDGER_KEY = KEY_PREFIX + "ledger"
+#: All-time totals by model and job type; only ever incremented (Prometheus counters read it).
+TOTALS_KEY = KEY_PREFIX + "costs:totals"
+_METRICS = ("calls", "tokens_in", "tokens_out", "usd_micros")
 #: Ledger entries older than this are trimmed: rollups keep the history.
 LEDGER_RETENTION = timedelta(days=62)
 Granularity = Literal["hour", "day"]
@@ -47,7 +50,9 @@ def record_call(
 ) -> None:
     """Append one model call to the ledger and to its job's totals, in one transaction."""
     when = at or datetime.now(UTC)
-    millis = int(when.timestamp() * 1000)
+    # Entry ids are the Redis server's clock, so workers on hosts with skewed clocks still append in
+    # order; `at` (for back-filling and tests) must not be older than the newest entry.
+    entry_id = f"{int(when.timestamp() * 1000)}-*" if at else "*"
     oldest = int((when - LEDGER_RETENTION).timestamp() * 1000)
     entry = {
         "model": model,
@@ -58,14 +63,27 @@ def record_call(
         "job_type": job_type,
     }
     with connection.pipeline() as pipe:
-        pipe.xadd(LEDGER_KEY, entry, id=f"{millis}-*", minid=oldest, approximate=True)  # type: ignore[arg-type]
+        pipe.xadd(LEDGER_KEY, entry, id=entry_id, minid=oldest, approximate=True)  # type: ignore[arg-type]
         cost_key = job_cost_key(job_id)
         pipe.hincrby(cost_key, "tokens_in", tokens_in)
         pipe.hincrby(cost_key, "tokens_out", tokens_out)
         pipe.hincrby(cost_key, "usd_micros", usd_micros)
         pipe.hincrby(cost_key, "calls", 1)
         pipe.expire(cost_key, int(LEDGER_RETENTION.total_seconds()))
+        for name, value in zip(_METRICS, (1, tokens_in, tokens_out, usd_micros), strict=True):
+            pipe.hincrby(TOTALS_KEY, f"{model}|{job_type}|{name}", value)
         pipe.execute()
+
+
+def totals(connection: Redis) -> list[dict[str, Any]]:
+    """All-time calls, tokens and cost by model and job type, from the running totals."""
+    raw: dict[bytes, bytes] = connection.hgetall(TOTALS_KEY)  # type: ignore[assignment]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for field, value in raw.items():
+        model, job_type, name = field.decode().rsplit("|", 2)
+        row = rows.setdefault((model, job_type), {"model": model, "job_type": job_type})
+        row[name] = int(value)
+    return [rows[key] for key in sorted(rows)]
 
 
 def window_start(granularity: Granularity, at: datetime) -> datetime:

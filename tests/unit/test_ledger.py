@@ -1,0 +1,54 @@
+"""The cost ledger: atomic records, per-job totals, idempotent rollups (fakeredis: no Lua runs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import fakeredis
+
+from feynman_jobs import ledger
+from feynman_jobs.settings import Price
+
+PRICES = {"gpt-4o-mini": Price(input_per_mtok=0.15, output_per_mtok=0.6)}
+
+
+def test_cost_comes_from_the_price_table() -> None:
+    assert ledger.cost_usd_micros(PRICES, "gpt-4o-mini", 1_000_000, 1_000_000) == 750_000
+    assert ledger.cost_usd_micros(PRICES, "gpt-4o-mini", 1000, 500) == 450
+    assert ledger.cost_usd_micros(PRICES, "unpriced-model", 1000, 500) == 0
+
+
+def _record(redis: fakeredis.FakeRedis, at: datetime, model: str, job: str, tokens_in: int) -> None:
+    usd = ledger.cost_usd_micros(PRICES, model, tokens_in, 10)
+    call = {"model": model, "tokens_in": tokens_in, "tokens_out": 10, "usd_micros": usd}
+    ledger.record_call(redis, **call, job_id=job, job_type="t", at=at)  # type: ignore[arg-type]
+
+
+def test_rollups_sum_the_window_and_are_idempotent() -> None:
+    redis = fakeredis.FakeRedis()
+    hour = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    _record(redis, hour - timedelta(seconds=1), "local", "d", 7000)  # previous window
+    _record(redis, hour + timedelta(minutes=1), "gpt-4o-mini", "a", 1000)
+    _record(redis, hour + timedelta(minutes=59, seconds=59), "gpt-4o-mini", "b", 3000)
+    _record(redis, hour + timedelta(hours=1), "gpt-4o-mini", "c", 5000)  # next window
+    first = ledger.rollup_window(redis, "hour", hour + timedelta(minutes=30))
+    assert first["window_start"] == "2026-11-23T10:00:00Z"
+    assert (first["calls"], first["tokens_in"], first["tokens_out"]) == (2, 4000, 20)
+    assert first["usd"] == (150 + 6 + 450 + 6) / 1_000_000
+    assert ledger.rollup_window(redis, "hour", hour) == first
+    day = ledger.rollup_window(redis, "day", hour)
+    assert (day["calls"], day["tokens_in"]) == (4, 16000)
+    assert {row["model"] for row in day["by_model_and_type"]} == {"gpt-4o-mini", "local"}
+
+
+def test_totals_count_by_model_and_type_and_per_job() -> None:
+    redis = fakeredis.FakeRedis()
+    now = datetime.now(UTC)
+    _record(redis, now, "gpt-4o-mini", "a", 100)
+    _record(redis, now, "gpt-4o-mini", "a", 300)
+    [row] = ledger.totals(redis)
+    assert row == {"model": "gpt-4o-mini", "job_type": "t", "calls": 2, "tokens_in": 400} | {
+        "tokens_out": 20,
+        "usd_micros": 72,
+    }
+    assert redis.hgetall(ledger.job_cost_key("a"))[b"tokens_in"] == b"400"
