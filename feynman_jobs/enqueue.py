@@ -18,6 +18,7 @@ from redis.exceptions import RedisError, WatchError
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
+from feynman_jobs import job_events
 from feynman_jobs.catalog import CATALOG, JobSpec, get_spec
 from feynman_jobs.errors import FieldError, IdempotencyKeyInUse, InvalidRequest
 from feynman_jobs.queues import KEY_PREFIX, JsonJob, get_queue
@@ -120,6 +121,9 @@ def _write(
             meta=meta,
             retry=retry,
             status=JobStatus.SCHEDULED if when else JobStatus.QUEUED,
+            on_success=job_events.ON_SUCCESS,
+            on_failure=job_events.ON_FAILURE,
+            on_stopped=job_events.ON_STOPPED,
         )
         with connection.pipeline() as pipe:
             try:
@@ -164,6 +168,9 @@ def _add_follow_up(
         meta={"max_retries": retry.max if retry else 0, "follow_up": [], "user": {}, "parent": parent_id},
         retry=retry,
         status=JobStatus.DEFERRED,
+        on_success=job_events.ON_SUCCESS,
+        on_failure=job_events.ON_FAILURE,
+        on_stopped=job_events.ON_STOPPED,
     )
     follow_up.register_dependency(pipeline=pipe)
     follow_up.save(pipeline=pipe)

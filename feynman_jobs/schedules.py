@@ -9,6 +9,7 @@ from typing import Any
 from redis import Redis
 from rq_scheduler import Scheduler
 
+from feynman_jobs import job_events
 from feynman_jobs.catalog import CATALOG
 from feynman_jobs.queues import JsonJob, JsonQueue
 
@@ -59,6 +60,8 @@ def sync(connection: Redis) -> list[str]:
             timeout=spec.timeout_s,
             result_ttl=spec.result_ttl or 24 * 3600,
             meta={"max_retries": 0, "follow_up": [], "user": {}},
+            on_success=job_events.ON_SUCCESS,
+            on_failure=job_events.ON_FAILURE,
         )
         logger.info("registered periodic job id=%s cron=%r", periodic.id, periodic.cron)
     return [periodic.id for periodic in PERIODIC]
