@@ -42,6 +42,15 @@ class JobNotFound(FeynmanError):
         self.job_id = job_id
 
 
+class JobStateConflict(FeynmanError):
+    """The job is not in a state that allows this operation (e.g. cancel a finished job)."""
+
+    def __init__(self, job_id: str, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.job_id = job_id
+        self.status = status
+
+
 class IdempotencyKeyInUse(FeynmanError):
     """Another request with the same idempotency key is still being written; ask again shortly."""
 

@@ -85,6 +85,16 @@ class VectorizeDocuments(Payload):
         return self
 
 
+class ReapAbandonedJobs(Payload):
+    """Retry or fail started jobs whose worker stopped heartbeating for `stale_after_s`."""
+
+    stale_after_s: Annotated[int, Field(ge=10, le=3600)] = 60
+
+
+class CleanRegistries(Payload):
+    """RQ's registry cleanup plus the service's job index; takes no parameters."""
+
+
 class RollupCosts(Payload):
     """Fold the cost ledger of one window into its rollup."""
 

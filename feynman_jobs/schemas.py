@@ -35,6 +35,8 @@ class EnqueueRequest(BaseModel):
     queue: QueueName | None = None
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     depends_on: Annotated[list[JobId], Field(max_length=MAX_DEPENDENCIES)] | None = None
+    #: Run even when a dependency failed (by default the job waits, deferred, for a requeue).
+    allow_failed_dependencies: bool = False
     run_at: AwareDatetime | None = None
     delay_s: Annotated[float, Field(ge=0, le=MAX_DELAY_S)] | None = None
     timeout_s: Annotated[int, Field(ge=1)] | None = None
@@ -48,6 +50,49 @@ class EnqueueRequest(BaseModel):
         if self.depends_on and (self.run_at is not None or self.delay_s is not None):
             raise ValueError("depends_on cannot be combined with run_at or delay_s")
         return self
+
+
+JobStatusWord = Literal[
+    "queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"
+]
+#: Most jobs one batch may hold.
+MAX_BATCH_JOBS = 1000
+
+
+class BatchRequest(BaseModel):
+    """Many jobs enqueued together: all valid or none enqueued."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jobs: Annotated[list[dict[str, JsonValue]], Field(min_length=1, max_length=MAX_BATCH_JOBS)]
+
+
+class ListJobsQuery(BaseModel):
+    """Filters and paging of GET /api/jobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: QueueName | None = None
+    status: JobStatusWord | None = None
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None
+
+
+class PauseRequest(BaseModel):
+    """Optional body of POST /api/queues/pause."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
+
+
+class StatsQuery(BaseModel):
+    """The window of GET /api/stats, in seconds (default one hour)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 3600
 
 
 class Progress(BaseModel):

@@ -40,7 +40,8 @@ def describe(connection: Redis, job: JsonJob) -> JobStatusDocument:
     status = job.get_status(refresh=False)
     max_retries = int(job.meta.get("max_retries", job.retries_left or 0))
     retries_left = job.retries_left if job.retries_left is not None else 0
-    attempts = max_retries - retries_left
+    # Attempts of earlier runs (before a requeue) plus this run's: RQ counts retries down, not up.
+    attempts = int(job.meta.get("previous_attempts", 0)) + max_retries - retries_left
     if status in (JobStatus.STARTED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED):
         attempts += 1
     progress = job.meta.get("progress")

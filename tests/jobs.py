@@ -22,3 +22,13 @@ def record_start(tag: str) -> str:
     job.connection.rpush("test:starts", tag)
     time.sleep(0.02)
     return tag
+
+
+def slow_first_time(marker: str, seconds: float) -> str:
+    """Sleep `seconds` on the first run only (so a killed first run can be retried quickly)."""
+    job = get_current_job()
+    assert job is not None
+    if job.connection.set(f"test:first-run:{marker}", 1, nx=True):
+        time.sleep(seconds)
+        return "first"
+    return "again"
