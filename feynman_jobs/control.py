@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 from rq.suspension import resume as rq_resume
 from rq.suspension import suspend as rq_suspend
 
+from feynman_jobs import budget
 from feynman_jobs.errors import JobNotFound, JobStateConflict
 from feynman_jobs.queues import JsonJob, fetch_job
 from feynman_jobs.status import JOB_ID
@@ -41,6 +42,7 @@ def cancel(connection: Redis, job_id: str) -> tuple[JsonJob, str]:
     status = job.get_status()
     if status in WAITING:
         job.cancel()
+        budget.release(connection, job.id)
         logger.info("canceled job id=%s (was %s)", job.id, status.value)
         return job, "canceled"
     if status == JobStatus.STARTED:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
 
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 from rq.job import Dependency, JobStatus
 
-from feynman_jobs import idempotency, job_events
+from feynman_jobs import budget, idempotency, job_events
 from feynman_jobs.catalog import type_of
 from feynman_jobs.errors import FieldError, InvalidRequest
+from feynman_jobs.estimate import estimate_plan
 from feynman_jobs.planning import JobPlan, plan_job
 from feynman_jobs.queues import KEY_PREFIX, JsonJob, get_queue
 from feynman_jobs.schemas import EnqueueRequest
@@ -53,11 +55,33 @@ def submit(connection: Redis, settings: Settings, request: EnqueueRequest) -> Su
     if held.existing:
         return Submitted(idempotency.wait_for_job(connection, held.existing), created=False)
     try:
+        reserve_budget(connection, settings, plans)
         jobs = write(connection, plans, claims=[(held, plans[0].job_id)], ttl=settings.idempotency_ttl)
     except BaseException:
         idempotency.release(connection, held)
+        release_budget(connection, plans)
         raise
     return Submitted(jobs[0], created=True)
+
+
+def reserve_budget(connection: Redis, settings: Settings, plans: list[JobPlan]) -> None:
+    """Hold each job's estimated cost against the budgets, or raise BudgetExceeded holding nothing."""
+    for index, plan in enumerate(plans):
+        cost = estimate_plan(plan, settings).usd_micros
+        if cost <= 0:
+            continue
+        try:
+            budget.reserve(connection, settings, plan.job_id, cost)
+        except budget.BudgetExceeded:
+            release_budget(connection, plans[:index])
+            raise
+
+
+def release_budget(connection: Redis, plans: list[JobPlan]) -> None:
+    """Give back what these jobs reserved (nothing, if they reserved nothing)."""
+    with contextlib.suppress(RedisError):
+        for plan in plans:
+            budget.release(connection, plan.job_id)
 
 
 def submit_batch(
@@ -86,6 +110,7 @@ def submit_batch(
         claims.append((held, group[0].job_id))
         to_write.extend(group)
     try:
+        reserve_budget(connection, settings, to_write)
         written = {
             job.id: job
             for job in write(
@@ -99,6 +124,7 @@ def submit_batch(
     except BaseException:
         for held, _ in claims:
             idempotency.release(connection, held)
+        release_budget(connection, to_write)
         raise
     for index, group in enumerate(plans):
         if results[index] is None:

@@ -55,5 +55,14 @@ class IdempotencyKeyInUse(FeynmanError):
     """Another request with the same idempotency key is still being written; ask again shortly."""
 
 
+class HoldJob(FeynmanError):
+    """The job may not spend now (budget or rate limit): hold it and run it again later, not a failure."""
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
 class RetryableJobError(FeynmanError):
     """A transient failure inside a job; RQ's retry policy should try again."""

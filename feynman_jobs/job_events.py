@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from rq.callbacks import Callback
 from rq.job import Job
 
-from feynman_jobs import redisio
+from feynman_jobs import budget, redisio
 from feynman_jobs.catalog import type_of
 from feynman_jobs.queues import KEY_PREFIX
 
@@ -75,6 +75,8 @@ def record(
 def _record_job(job: Job, connection: Redis, outcome: str) -> None:
     # Bookkeeping must never fail the job: RQ would record the callback's error as the job's.
     try:
+        if outcome != "retried":
+            budget.release(connection, job.id)
         record(
             connection,
             job_type=type_of(job.func_name),

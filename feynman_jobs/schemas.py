@@ -95,6 +95,16 @@ class StatsQuery(BaseModel):
     window: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 3600
 
 
+class CostsQuery(BaseModel):
+    """GET /api/costs: rollups of one granularity whose window starts in [since, until)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    granularity: Literal["hour", "day"] = "hour"
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+
+
 class Progress(BaseModel):
     """Progress reported from inside a running job."""
 
@@ -119,6 +129,13 @@ class Cost(BaseModel):
     calls: int = 0
 
 
+class Held(BaseModel):
+    """Why a job waits (a budget or a rate limit) and when it runs again; it is not failed."""
+
+    reason: str
+    until: datetime
+
+
 class JobStatusDocument(BaseModel):
     """Everything a caller may want to know about one job (DESIGN §4)."""
 
@@ -141,6 +158,7 @@ class JobStatusDocument(BaseModel):
     batch_id: str | None
     cost: Cost
     worker_name: str | None
+    held: Held | None = None
     meta: dict[str, Any]
 
 

@@ -7,15 +7,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feynman_jobs import text
-from feynman_jobs.jobs.context import connection, current_job, log_extra, record_usage, set_progress
+from feynman_jobs.estimate import LOCAL_MODELS, conversation_tokens
+from feynman_jobs.jobs.context import (
+    connection,
+    current_job,
+    holdable,
+    log_extra,
+    model_call,
+    record_usage,
+    set_progress,
+)
 from feynman_jobs.memory import save_memory
 
 logger = logging.getLogger(__name__)
 
 #: The offline summarizer's name in the cost ledger.
-LOCAL_SUMMARIZER = "local-extractive-summarizer"
+LOCAL_SUMMARIZER = LOCAL_MODELS["consolidate_memory"]
 
 
+@holdable
 def consolidate_memory(
     topic: str,
     conversation: list[dict[str, str]],
@@ -27,11 +37,12 @@ def consolidate_memory(
     job = current_job()
     logger.info("consolidating %s memory=%s messages=%d", log_extra(job), memory_id, len(conversation))
     set_progress(0.1, "summarizing the conversation")
-    summary = text.summarize(topic, conversation)
-    tokens_in, tokens_out = summary["tokens_in"], summary["tokens_out"]
-    assert isinstance(tokens_in, int)
-    assert isinstance(tokens_out, int)
-    record_usage(LOCAL_SUMMARIZER, tokens_in, tokens_out)
+    with model_call(LOCAL_SUMMARIZER, *conversation_tokens(topic, conversation, remote=False), remote=False):
+        summary = text.summarize(topic, conversation)
+        tokens_in, tokens_out = summary["tokens_in"], summary["tokens_out"]
+        assert isinstance(tokens_in, int)
+        assert isinstance(tokens_out, int)
+        record_usage(LOCAL_SUMMARIZER, tokens_in, tokens_out)
     set_progress(0.8, "storing the memory")
     record = {
         "id": memory_id,

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from feynman_jobs.batches import BatchNotFound
+from feynman_jobs.budget import BudgetExceeded
 from feynman_jobs.errors import (
     ConfigError,
     FeynmanError,
@@ -76,6 +77,16 @@ def _from_feynman_error(error: FeynmanError) -> Response:
     if isinstance(error, JobStateConflict):
         return problem(
             409, "job-state-conflict", "Conflict", str(error), job_id=error.job_id, job_status=error.status
+        )
+    if isinstance(error, BudgetExceeded):
+        return problem(
+            429,
+            "budget-exceeded",
+            "Budget exceeded",
+            str(error),
+            headers={"Retry-After": str(error.retry_after_s)},
+            needed_usd=error.needed_micros / 1e6,
+            **error.window.as_dict(),
         )
     if isinstance(error, IdempotencyKeyInUse):
         return problem(
