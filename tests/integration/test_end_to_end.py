@@ -98,13 +98,31 @@ def test_consolidation_writes_a_memory_that_vectorization_makes_findable(
     assert all(point[:6] in source for point in record["key_points"])
     assert vectorized["result"]["chunks"] >= 1
 
-    # A phrase from the conversation's summary finds the memory it came from, through the API.
-    phrase = record["summary"][:12]
+    # A phrase the learner said finds the memory it came from, through the API.
+    phrase = next(m["content"] for m in conversation["messages"] if m["role"] == "user")[:12]
     code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode({"q": phrase, "k": 3}))
     assert code == 200, found
     assert found["namespace"] == MEMORY_NAMESPACE
     assert found["hits"][0]["doc_id"] == record["id"]
     assert found["hits"][0]["metadata"]["learner_id"] == "l-7"
+
+
+def test_search_tells_chinese_memories_apart(api: str, worker: Process) -> None:
+    memories = {}
+    for name in ("photosynthesis_zh", "gradient_descent_mixed"):
+        conversation = sample(name)
+        payload = {"topic": conversation["topic"], "conversation": conversation["messages"]}
+        job = enqueue(api, {"type": "consolidate_memory", "payload": payload})
+        memories[name] = wait_for(api, job["id"])["result"]["id"]
+        wait_for(api, job["follow_up"][0])
+    for name, phrase in (
+        ("photosynthesis_zh", "主要吸收红光和蓝光"),
+        ("gradient_descent_mixed", "learning rate 太大"),
+    ):
+        assert phrase in " ".join(m["content"] for m in CONVERSATIONS[name])
+        code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode({"q": phrase, "k": 2}))
+        assert code == 200, found
+        assert found["hits"][0]["doc_id"] == memories[name], (phrase, found["hits"])
 
 
 def test_the_same_session_consolidated_twice_keeps_one_memory(
