@@ -6,8 +6,10 @@ here is shared by every forked work horse: the embedder is built here, once per 
 
 from __future__ import annotations
 
+import importlib
 import logging.config
 
+from feynman_jobs.catalog import CATALOG
 from feynman_jobs.logs import dict_config
 from feynman_jobs.providers import embedders
 from feynman_jobs.queues import QUEUE_NAMES
@@ -23,3 +25,6 @@ DICT_CONFIG = dict_config(_settings.log_level)
 # line (how a load is seen and counted) reaches the worker's log. RQ applying it again is harmless.
 logging.config.dictConfig(DICT_CONFIG)
 embedders.get_embedder(_settings)
+# Import the job modules here too, so a work horse does not import them again for every job.
+for _spec in CATALOG.values():
+    importlib.import_module(_spec.func.rsplit(".", 1)[0])
