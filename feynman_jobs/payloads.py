@@ -16,6 +16,9 @@ MAX_DOCUMENT_CHARS = 200_000
 MAX_ID_CHARS = 200
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
+#: Vector-store namespaces are part of Redis keys: a plain name.
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
+Namespace = Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOPIC_CHARS)]
 
 
@@ -71,7 +74,7 @@ class VectorizeDocuments(Payload):
     """Either a stored memory record (`memory_id`) or documents submitted in a namespace."""
 
     memory_id: Identifier | None = None
-    namespace: Identifier | None = None
+    namespace: Namespace | None = None
     documents: Annotated[list[Document], Field(min_length=1, max_length=MAX_DOCUMENTS)] | None = None
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from feynman_jobs.errors import FieldError, InvalidRequest
+from feynman_jobs.payloads import Namespace
 
 JobId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 QueueName = Literal["high", "default", "low"]
@@ -162,6 +163,41 @@ class JobStatusDocument(BaseModel):
     meta: dict[str, Any]
 
 
+#: Longest search query, in characters.
+MAX_QUERY_CHARS = 2000
+MAX_SEARCH_K = 50
+
+
+class SearchQuery(BaseModel):
+    """`GET /api/memories/search` parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)]
+    k: Annotated[int, Field(ge=1, le=MAX_SEARCH_K)] = 5
+    namespace: Namespace = "memories"
+
+
+class SearchHit(BaseModel):
+    """One chunk found: its document, position, cosine score, text and the document's metadata."""
+
+    doc_id: str
+    chunk: int
+    score: float
+    text: str
+    metadata: dict[str, Any]
+
+
+class SearchResults(BaseModel):
+    """The hits of one search, best first."""
+
+    namespace: str
+    query: str
+    k: int
+    embedder: str
+    hits: list[SearchHit]
+
+
 def pointer(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
     """A JSON pointer (RFC 6901, URI fragment form) for a pydantic error location."""
     parts = [str(part).replace("~", "~0").replace("/", "~1") for part in (*prefix, *loc)]
@@ -171,6 +207,21 @@ def pointer(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
 def field_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[FieldError]:
     """Pydantic's errors as RFC 9457-style `errors` entries."""
     return [FieldError(pointer(tuple(err["loc"]), prefix), err["msg"]) for err in exc.errors()]
+
+
+def parse_search_query(args: dict[str, list[str]]) -> SearchQuery:
+    """Validate query parameters as a SearchQuery (raises InvalidRequest); each may appear once."""
+    repeated = [
+        FieldError(f"#/{name}", "give this parameter once")
+        for name, values in args.items()
+        if len(values) > 1
+    ]
+    if repeated:
+        raise InvalidRequest("the search query is invalid", repeated)
+    try:
+        return SearchQuery.model_validate({name: values[0] for name, values in args.items()})
+    except ValidationError as exc:
+        raise InvalidRequest("the search query is invalid", field_errors(exc)) from None
 
 
 def parse_enqueue_request(body: object) -> EnqueueRequest:

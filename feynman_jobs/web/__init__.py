@@ -6,7 +6,7 @@ from flask import Flask
 
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.settings import Settings, load_settings
-from feynman_jobs.web import api, batches, costs, health, queues
+from feynman_jobs.web import api, batches, costs, health, queues, search
 from feynman_jobs.web.dashboard import init_dashboard
 from feynman_jobs.web.extension import init_extension
 from feynman_jobs.web.problems import register_handlers
@@ -17,7 +17,7 @@ __all__ = ["create_app", "init_app"]
 def init_app(app: Flask, settings: Settings | None = None) -> None:
     """Register the API and health routes on a host app (no dashboard, no app-wide error handlers)."""
     init_extension(app, settings or load_settings())
-    for blueprint in (api.bp, batches.bp, queues.bp, costs.bp, health.bp):
+    for blueprint in (api.bp, batches.bp, queues.bp, costs.bp, search.bp, health.bp):
         app.register_blueprint(blueprint)
 
 
