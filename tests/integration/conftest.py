@@ -11,12 +11,12 @@ from redis import Redis
 from tests.support import Process, free_port, http, wait_until
 
 
-@pytest.fixture(scope="session")
-def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The Procfile's `web` process (gunicorn) on a free port; yields its base URL."""
+def start_web(redis_url: str, log: Path, env: dict[str, str] | None = None) -> tuple[Process, str]:
+    """The Procfile's `web` process (gunicorn) on a free port, once it answers /readyz."""
     port = free_port()
-    log = Path(tmp_path_factory.mktemp("web")) / "web.log"
-    web = Process("web", {"REDIS_URL": redis_url, "PORT": str(port), "WEB_CONCURRENCY": "2"}, log)
+    web = Process(
+        "web", {"REDIS_URL": redis_url, "PORT": str(port), "WEB_CONCURRENCY": "2", **(env or {})}, log
+    )
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -27,6 +27,13 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
             return False
 
     wait_until(ready, 30, "gunicorn to answer /readyz")
+    return web, base
+
+
+@pytest.fixture(scope="session")
+def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Procfile's `web` process (gunicorn) on a free port; yields its base URL."""
+    web, base = start_web(redis_url, Path(tmp_path_factory.mktemp("web")) / "web.log")
     yield base
     web.stop()
 
