@@ -12,7 +12,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from feynman_jobs import enqueue as enqueue_mod
-from feynman_jobs import schedules
+from feynman_jobs import scheduler_process, schedules
 from feynman_jobs.errors import FeynmanError, InvalidRequest
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.queues import connect
@@ -94,6 +94,16 @@ def status_command(obj: Context, job_id: str) -> None:
         _echo_json(get_status(obj.redis, job_id).model_dump(mode="json"))
     except (FeynmanError, RedisError) as exc:
         raise _fail(exc) from None
+
+
+@main.command("scheduler")
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Seconds between checks for due jobs."
+)
+@click.pass_obj
+def scheduler_command(obj: Context, interval: float) -> None:
+    """Run the scheduler process: periodic jobs to their queues, through Redis outages."""
+    scheduler_process.run(obj.settings.redis_url, interval)
 
 
 @main.group("schedules")
