@@ -51,7 +51,14 @@ def _bucket_label(bound: float) -> str:
 
 
 def record(
-    connection: Redis, *, job_type: str, queue: str, outcome: str, wait_s: float | None, run_s: float | None
+    connection: Redis,
+    *,
+    job_type: str,
+    queue: str,
+    outcome: str,
+    wait_s: float | None,
+    run_s: float | None,
+    job_id: str = "",
 ) -> None:
     """Record one attempt's outcome; counts and histograms only grow, the event stream is capped."""
     series = f"{job_type}|{queue}"
@@ -65,7 +72,7 @@ def record(
                     pipe.hincrby(key, f"{series}|{_bucket_label(bound)}", 1)
             pipe.hincrbyfloat(key, f"{series}|sum", value)
             pipe.hincrby(key, f"{series}|count", 1)
-        event = {"type": job_type, "queue": queue, "outcome": outcome}
+        event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id}
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
         pipe.xadd(EVENTS_KEY, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
@@ -84,6 +91,7 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
             outcome=outcome,
             wait_s=_seconds(job.enqueued_at, job.started_at),
             run_s=_seconds(job.started_at, job.ended_at),
+            job_id=job.id,
         )
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)

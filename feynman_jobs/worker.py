@@ -1,19 +1,36 @@
-"""RQ's forking Worker with one change: a pause holds even a worker that was already waiting for work.
+"""RQ's forking Worker with two changes, both about not losing jobs.
 
-RQ checks its suspension only between jobs; an idle worker blocked on its queues takes the next job
-that arrives even while paused. This worker hands such a job back, untouched, to the front of its
-queue and waits for the resume. Run it with `rq worker -w feynman_jobs.worker.FeynmanWorker`.
+- A pause holds even a worker that was already waiting for work: RQ checks its suspension only
+  between jobs, so an idle worker blocked on its queues takes the next job that arrives while
+  paused. This worker hands such a job back, untouched, to the front of its queue.
+- Losing Redis while a job runs no longer ends the worker: RQ's worker quits on the first
+  connection error outside its dequeue loop, leaving the job `started` for minutes. This worker
+  lets the work horse finish, waits for Redis, then settles the job: a job whose end was recorded
+  is left alone, a job still `started` goes through RQ's own failure handling (so it is retried by
+  its policy), and a job that never started goes back to the front of its queue.
+
+Run it with `rq worker -w feynman_jobs.worker.FeynmanWorker`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.suspension import is_suspended
+
+LOST_REDIS = (RedisConnectionError, RedisTimeoutError)
+MAX_RECONNECT_WAIT_S = 30.0
 
 
 class FeynmanWorker(Worker):
-    """`rq worker`, plus: nothing starts while the queues are paused."""
+    """`rq worker`, plus: nothing starts while paused, and a Redis outage mid-job loses nothing."""
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
@@ -24,10 +41,53 @@ class FeynmanWorker(Worker):
             if result is None or not is_suspended(self.connection, self):
                 return result
             job, queue = result
-            with self.connection.pipeline() as pipe:
-                # A single-queue worker moved it into RQ's intermediate queue; a multi-queue one popped it.
-                pipe.lrem(queue.intermediate_queue_key, 1, job.id)
-                pipe.lpush(queue.key, job.id)
-                pipe.execute()
+            self._hand_back(job, queue)
             self.log.info("Worker %s: paused; job %s handed back to %s", self.name, job.id, queue.name)
             self.check_for_suspension(burst=timeout is None)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run the job in a work horse as RQ does; ride out a Redis outage instead of quitting."""
+        try:
+            super().execute_job(job, queue)
+        except LOST_REDIS as exc:
+            self.log.warning("Worker %s: lost Redis while running job %s (%s)", self.name, job.id, exc)
+            self._reap_horse()
+            self._wait_for_redis()
+            self._settle(job, queue, exc)
+
+    def _hand_back(self, job: Job, queue: Queue) -> None:
+        with self.connection.pipeline() as pipe:
+            # A single-queue worker moved it into RQ's intermediate queue; a multi-queue one popped it.
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipe.lpush(queue.key, job.id)
+            pipe.execute()
+
+    def _reap_horse(self) -> None:
+        if self.horse_pid:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(self.horse_pid, 0)
+            self._horse_pid = 0
+
+    def _wait_for_redis(self) -> None:
+        delay = 0.5
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+                self.log.info("Worker %s: Redis is back", self.name)
+                return
+            except LOST_REDIS:
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_RECONNECT_WAIT_S)
+
+    def _settle(self, job: Job, queue: Queue, exc: Exception) -> None:
+        try:
+            job.refresh()
+        except NoSuchJobError:
+            return
+        status = job.get_status(refresh=False)
+        if status == JobStatus.STARTED:
+            exc_string = f"RedisConnectionLost: the connection to Redis was lost while the job ran ({exc})"
+            self.handle_job_failure(job, queue, exc_string=exc_string)
+        elif status == JobStatus.QUEUED and job.id not in queue.get_job_ids():
+            self._hand_back(job, queue)
+        self.heartbeat()

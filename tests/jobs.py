@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from rq import get_current_job
@@ -28,6 +29,7 @@ def slow_first_time(marker: str, seconds: float) -> str:
     """Sleep `seconds` on the first run only (so a killed first run can be retried quickly)."""
     job = get_current_job()
     assert job is not None
+    job.connection.hset(f"test:pids:{marker}", mapping={"horse": os.getpid(), "worker": os.getppid()})
     if job.connection.set(f"test:first-run:{marker}", 1, nx=True):
         time.sleep(seconds)
         return "first"

@@ -129,3 +129,30 @@ def http(
         return status, resp_headers, json.loads(text)
     except ValueError:
         return status, resp_headers, text
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children, grandchildren …), read from /proc."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.add(int(entry.name))
+                frontier.append(int(entry.name))
+    return found
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state of a process ("Z" for a zombie or a process that is gone)."""
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

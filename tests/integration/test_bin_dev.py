@@ -8,25 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tests.integration.test_end_to_end import sample
-from tests.support import ROOT, free_port, http, wait_until
-
-
-def _children_of(pid: int) -> set[int]:
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.add(int(entry.name))
-                frontier.append(int(entry.name))
-    return found
+from tests.support import ROOT, descendants, free_port, http, process_state, wait_until
 
 
 def test_bin_dev_runs_everything_and_stops_everything(tmp_path: Path) -> None:
@@ -77,7 +59,7 @@ def test_bin_dev_runs_everything_and_stops_everything(tmp_path: Path) -> None:
 
         wait_until(finished, 60, "the README example job to finish under bin/dev")
         wait_until(lambda: "periodic-rollup_costs-hour" in output.read_text(), 30, "the scheduler to sync")
-        children = _children_of(dev.pid)
+        children = descendants(dev.pid)
         assert len(children) >= 4  # redis-server, honcho's web, worker and scheduler (and their children)
     finally:
         os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
@@ -85,12 +67,5 @@ def test_bin_dev_runs_everything_and_stops_everything(tmp_path: Path) -> None:
             dev.wait(30)
         finally:
             log.close()
-    leftovers = [pid for pid in children if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+    leftovers = [pid for pid in children if Path(f"/proc/{pid}").exists() and "Z" not in process_state(pid)]
     assert leftovers == [], f"still running after Ctrl-C: {leftovers}"
-
-
-def _state(pid: int) -> str:
-    try:
-        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
