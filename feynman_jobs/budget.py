@@ -96,6 +96,11 @@ class BudgetExceeded(FeynmanError):
         return max(1, int((self.window.resets_at - datetime.now(UTC)).total_seconds()) + 1)
 
 
+def configured(settings: Settings) -> bool:
+    """Whether any budget is set."""
+    return any(limit is not None for limit in _limits(settings).values())
+
+
 def _limits(settings: Settings) -> dict[str, float | None]:
     return {
         "total": settings.budget_total_usd,

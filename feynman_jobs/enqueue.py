@@ -30,7 +30,7 @@ MAX_WATCH_RETRIES = 20
 
 
 def index_key(kind: str, value: str) -> str:
-    """The per-type or per-queue job index."""
+    """A job index by `kind` (only "type" today); the queue filter reads the job's origin instead."""
     return f"{KEY_PREFIX}jobs:{kind}:{value}"
 
 
@@ -66,6 +66,8 @@ def submit(connection: Redis, settings: Settings, request: EnqueueRequest) -> Su
 
 def reserve_budget(connection: Redis, settings: Settings, plans: list[JobPlan]) -> None:
     """Hold each job's estimated cost against the budgets, or raise BudgetExceeded holding nothing."""
+    if not budget.configured(settings):
+        return
     for index, plan in enumerate(plans):
         cost = estimate_plan(plan, settings).usd_micros
         if cost <= 0:
@@ -75,13 +77,15 @@ def reserve_budget(connection: Redis, settings: Settings, plans: list[JobPlan]) 
         except budget.BudgetExceeded:
             release_budget(connection, plans[:index])
             raise
+        plan.meta["reserved"] = cost  # so the job's end gives it back without a lookup
 
 
 def release_budget(connection: Redis, plans: list[JobPlan]) -> None:
     """Give back what these jobs reserved (nothing, if they reserved nothing)."""
     with contextlib.suppress(RedisError):
         for plan in plans:
-            budget.release(connection, plan.job_id)
+            if plan.meta.get("reserved"):
+                budget.release(connection, plan.job_id)
 
 
 def submit_batch(
@@ -175,7 +179,7 @@ def write(
                 first = last - len(plans) + 1
                 for offset, job in enumerate(jobs):
                     plan = plans[offset]
-                    for key in (INDEX_KEY, index_key("type", plan.spec.name), index_key("queue", plan.queue)):
+                    for key in (INDEX_KEY, index_key("type", plan.spec.name)):
                         pipe.zadd(key, {job.id: first + offset})
                 for held, job_id in claims:
                     idempotency.confirm(pipe, held, job_id, ttl)

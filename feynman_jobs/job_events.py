@@ -1,8 +1,9 @@
 """Job outcomes recorded in Redis by RQ callbacks, for stats and metrics across every process.
 
 RQ runs these callbacks in the work horse after each attempt. They write three things in one
-transaction: all-time counts by type, queue and outcome; cumulative run/wait histograms (for
-Prometheus: they only ever grow); and a capped stream of events for windowed stats.
+round trip: all-time counts by type, queue and outcome; run/wait histograms (a count per bucket —
+the bucket is the smallest bound the value fits — and a sum; readers accumulate them for
+Prometheus); and a capped stream of events for windowed stats.
 """
 
 from __future__ import annotations
@@ -62,16 +63,15 @@ def record(
 ) -> None:
     """Record one attempt's outcome; counts and histograms only grow, the event stream is capped."""
     series = f"{job_type}|{queue}"
-    with connection.pipeline() as pipe:
+    # Not a transaction: each counter only grows, and a job pays for every command here.
+    with connection.pipeline(transaction=False) as pipe:
         pipe.hincrby(COUNTS_KEY, f"{series}|{outcome}", 1)
         for key, value in ((RUN_HISTOGRAM_KEY, run_s), (WAIT_HISTOGRAM_KEY, wait_s)):
             if value is None:
                 continue
-            for bound in BUCKETS:
-                if value <= bound:
-                    pipe.hincrby(key, f"{series}|{_bucket_label(bound)}", 1)
+            bound = next(bound for bound in BUCKETS if value <= bound)
+            pipe.hincrby(key, f"{series}|{_bucket_label(bound)}", 1)
             pipe.hincrbyfloat(key, f"{series}|sum", value)
-            pipe.hincrby(key, f"{series}|count", 1)
         event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id}
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
@@ -82,7 +82,7 @@ def record(
 def _record_job(job: Job, connection: Redis, outcome: str) -> None:
     # Bookkeeping must never fail the job: RQ would record the callback's error as the job's.
     try:
-        if outcome != "retried":
+        if outcome != "retried" and job.meta.get("reserved"):
             budget.release(connection, job.id)
         record(
             connection,

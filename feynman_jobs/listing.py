@@ -40,7 +40,7 @@ def list_jobs(
     The cursor is the index position of the last job returned: newer jobs sort above it, so they
     never shift later pages.
     """
-    key = index_key("type", job_type) if job_type else index_key("queue", queue) if queue else INDEX_KEY
+    key = index_key("type", job_type) if job_type else INDEX_KEY
     below = f"({int(cursor)}" if cursor else "+inf"
     found: list[str] = []
     scanned = 0

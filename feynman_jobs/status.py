@@ -35,8 +35,8 @@ def get_status(connection: Redis, job_id: str) -> JobStatusDocument:
     return describe(connection, job)
 
 
-def describe(connection: Redis, job: JsonJob) -> JobStatusDocument:
-    """Build the status document from a fetched job."""
+def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStatusDocument:
+    """Build the status document from a fetched job (`fresh`: just created, so no result, error or cost)."""
     status = job.get_status(refresh=False)
     max_retries = int(job.meta.get("max_retries", job.retries_left or 0))
     retries_left = job.retries_left if job.retries_left is not None else 0
@@ -58,12 +58,12 @@ def describe(connection: Redis, job: JsonJob) -> JobStatusDocument:
         enqueued_at=job.enqueued_at,
         started_at=job.started_at,
         ended_at=job.ended_at,
-        result=job.return_value() if status == JobStatus.FINISHED else None,
-        error=_last_error(connection, job) if status != JobStatus.FINISHED else None,
+        result=job.return_value() if status == JobStatus.FINISHED and not fresh else None,
+        error=_last_error(connection, job) if status != JobStatus.FINISHED and not fresh else None,
         depends_on=list(job._dependency_ids),
         follow_up=list(job.meta.get("follow_up", [])),
         batch_id=job.meta.get("batch_id"),
-        cost=_cost(connection, job.id),
+        cost=Cost() if fresh else _cost(connection, job.id),
         worker_name=job.worker_name or None,
         held=Held.model_validate(job.meta["held"])
         if status == JobStatus.SCHEDULED and job.meta.get("held")

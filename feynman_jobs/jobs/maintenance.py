@@ -71,7 +71,7 @@ def clean_registries() -> dict[str, Any]:
     for name in QUEUE_NAMES:
         rq_clean_registries(get_queue(name, conn))
     removed = 0
-    keys = [INDEX_KEY] + [index_key("queue", name) for name in QUEUE_NAMES]
+    keys = [INDEX_KEY]
     keys += [redisio.text(key) for key in conn.scan_iter(match=index_key("type", "*"), count=100)]
     for key in keys:
         members = [redisio.text(m) for m in conn.zrange(key, 0, INDEX_SWEEP - 1)]

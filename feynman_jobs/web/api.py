@@ -36,7 +36,7 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     job_request = parse_enqueue_request(with_header_key(read_json_body()))
     ext = extension()
     submitted = enqueue.submit(ext.redis, ext.settings, job_request)
-    document = describe(ext.redis, submitted.job)
+    document = describe(ext.redis, submitted.job, fresh=submitted.created)
     location = url_for("feynman_api.read_job", job_id=submitted.job.id)
     return document.model_dump(mode="json"), 202 if submitted.created else 200, {"Location": location}
 

@@ -45,7 +45,9 @@ def create_batch() -> tuple[dict[str, Any], int, dict[str, str]]:
     body = {
         "id": batch_id,
         "job_ids": [item.job.id for item in submitted],
-        "jobs": [describe(ext.redis, item.job).model_dump(mode="json") for item in submitted],
+        "jobs": [
+            describe(ext.redis, item.job, fresh=item.created).model_dump(mode="json") for item in submitted
+        ],
     }
     return body, 202, {"Location": url_for("feynman_batches.read_batch", batch_id=batch_id)}
 
