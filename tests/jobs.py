@@ -22,3 +22,16 @@ def record_start(tag: str) -> str:
     job.connection.rpush("test:starts", tag)
     time.sleep(0.02)
     return tag
+
+
+def block_until_released(key: str) -> str:
+    """Hold the worker busy until a test pushes to `key` (no sleeps: the test decides when)."""
+    job = get_current_job()
+    assert job is not None
+    job.connection.blpop([key], timeout=120)
+    return key
+
+
+def fail_always(message: str) -> None:
+    """Raise, so RQ records a failure (or a retry)."""
+    raise RuntimeError(message)
