@@ -46,7 +46,8 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return max(0.0, (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds())
 
 
-def _bucket_label(bound: float) -> str:
+def bucket_label(bound: float) -> str:
+    """The Prometheus `le` label of a bucket bound."""
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
@@ -62,7 +63,7 @@ def record(
                 continue
             for bound in BUCKETS:
                 if value <= bound:
-                    pipe.hincrby(key, f"{series}|{_bucket_label(bound)}", 1)
+                    pipe.hincrby(key, f"{series}|{bucket_label(bound)}", 1)
             pipe.hincrbyfloat(key, f"{series}|sum", value)
             pipe.hincrby(key, f"{series}|count", 1)
         event = {"type": job_type, "queue": queue, "outcome": outcome}
