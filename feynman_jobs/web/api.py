@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 
 from feynman_jobs import enqueue
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.schemas import parse_enqueue_request
+from feynman_jobs.schemas import EnqueueRequest, JobStatusDocument, parse_enqueue_request
 from feynman_jobs.status import describe, get_status
 from feynman_jobs.web.auth import require_token
 from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import document_for, documented
 from feynman_jobs.web.problems import problem, register_handlers
 
 bp = Blueprint("feynman_api", __name__, url_prefix="/api")
@@ -65,6 +66,18 @@ def _malformed_json(error: Exception) -> Response:
 
 
 @bp.post("/jobs")
+@documented(
+    body=EnqueueRequest,
+    responses={202: JobStatusDocument, 200: JobStatusDocument},
+    problems={409: "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"},
+    headers={
+        "Idempotency-Key": {
+            "description": "the same key returns the same job (same as the idempotency_key field)",
+            "schema": EnqueueRequest.model_json_schema()["properties"]["idempotency_key"]["anyOf"][0],
+        }
+    },
+    response_headers={"Location": "the URL of the job's status document"},
+)
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue one job: 202 with its status document (200 and the existing job for a known key)."""
     body = read_json_body()
@@ -85,6 +98,16 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @bp.get("/jobs/<job_id>")
+@documented(
+    responses={200: JobStatusDocument}, problems={404: "`job-not-found`: no job with this id, or it expired"}
+)
 def read_job(job_id: str) -> dict[str, Any]:
     """The status document of one job."""
     return get_status(extension().redis, job_id).model_dump(mode="json")
+
+
+@bp.get("/openapi.json")
+@documented(responses={200: None})
+def openapi_document() -> dict[str, Any]:
+    """This API's OpenAPI 3.1 document."""
+    return document_for(current_app)
