@@ -65,7 +65,7 @@ def main(ctx: click.Context, redis_url: str | None) -> None:
     except FeynmanError as exc:
         raise _fail(exc) from None
     ctx.call_on_close(ctx.obj.close)
-    configure_logging(ctx.obj.settings.log_level)
+    configure_logging(ctx.obj.settings.log_level, ctx.obj.settings.log_format)
 
 
 @main.command("enqueue")

@@ -74,16 +74,25 @@ def record(
 
 
 def _record_job(job: Job, connection: Redis, outcome: str) -> None:
+    job_type = type_of(job.func_name)
+    wait_s = _seconds(job.enqueued_at, job.started_at)
+    run_s = _seconds(job.started_at, job.ended_at)
+    # One line per attempt; the fields travel as `extra` so JSON logs carry them as keys.
+    fields: dict[str, Any] = {"job_type": job_type, "job_id": job.id, "queue": job.origin, "outcome": outcome}
+    fields |= {"duration_s": round(run_s, 6) if run_s is not None else None}
+    fields |= {"wait_s": round(wait_s, 6) if wait_s is not None else None}
+    logger.info(
+        "job %s type=%s id=%s queue=%s duration_s=%s",
+        outcome,
+        job_type,
+        job.id,
+        job.origin,
+        fields["duration_s"],
+        extra=fields,
+    )
     # Bookkeeping must never fail the job: RQ would record the callback's error as the job's.
     try:
-        record(
-            connection,
-            job_type=type_of(job.func_name),
-            queue=job.origin,
-            outcome=outcome,
-            wait_s=_seconds(job.enqueued_at, job.started_at),
-            run_s=_seconds(job.started_at, job.ended_at),
-        )
+        record(connection, job_type=job_type, queue=job.origin, outcome=outcome, wait_s=wait_s, run_s=run_s)
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)
 

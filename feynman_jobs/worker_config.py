@@ -14,4 +14,4 @@ _settings = load_settings()
 
 REDIS_URL = _settings.redis_url
 QUEUES = list(QUEUE_NAMES)
-DICT_CONFIG = dict_config(_settings.log_level)
+DICT_CONFIG = dict_config(_settings.log_level, _settings.log_format)

@@ -25,7 +25,7 @@ def init_app(app: Flask, settings: Settings | None = None) -> None:
 def create_app(settings: Settings | None = None) -> Flask:
     """The feynman_jobs web app: API, health, rq-dashboard at /rq, problem documents for every error."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask("feynman_jobs")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -31,9 +31,9 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     web.stop()
 
 
-def start_worker(redis_url: str, log: Path, redis: Redis) -> Process:
+def start_worker(redis_url: str, log: Path, redis: Redis, env: dict[str, str] | None = None) -> Process:
     """The Procfile's `worker` process, once it has registered with Redis."""
-    worker = Process("worker", {"REDIS_URL": redis_url}, log)
+    worker = Process("worker", {"REDIS_URL": redis_url, **(env or {})}, log)
 
     def registered() -> bool:
         assert worker.proc.poll() is None, f"worker exited:\n{worker.log()}"
