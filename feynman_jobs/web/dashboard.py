@@ -17,13 +17,14 @@ from typing import Any
 
 import rq_dashboard
 from flask import Flask, Response, request
-from rq import Worker
+from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.serializers import JSONSerializer
 
-from feynman_jobs.queues import JsonJob, JsonQueue
+from feynman_jobs.queues import QUEUE_NAMES, JsonJob, JsonQueue, get_queue
 from feynman_jobs.settings import Settings
 from feynman_jobs.web.auth import token_is_valid
+from feynman_jobs.web.extension import extension
 from feynman_jobs.web.problems import problem
 
 URL_PREFIX = "/rq"
@@ -66,11 +67,21 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
     def _guard_dashboard() -> Any:
         if request.blueprint != DASHBOARD_BLUEPRINT:
             return None
-        return check_access(settings)
+        refused = check_access(settings)
+        if refused is None:
+            _register_queues()
+        return refused
 
     @app.errorhandler(NoSuchJobError)
     def _unknown_job(error: NoSuchJobError) -> Response:
         return problem(404, "job-not-found", "Job not found", "no job with this id (or it has expired)")
+
+
+def _register_queues() -> None:
+    # rq-dashboard lists only queues in RQ's `rq:queues` set, which RQ fills on a queue's first
+    # enqueue; an idempotent SADD makes all three show from the start (and after a flush).
+    connection = extension().redis
+    connection.sadd(Queue.redis_queues_keys, *(get_queue(name, connection).key for name in QUEUE_NAMES))
 
 
 def check_access(settings: Settings) -> Response | None:
