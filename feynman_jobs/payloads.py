@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 #: Bounds that keep one job's payload small enough for Redis and for a model's context.
 MAX_MESSAGES = 500
@@ -17,6 +17,18 @@ MAX_ID_CHARS = 200
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOPIC_CHARS)]
+
+
+def text_only(value: object) -> object:
+    """Refuse anything but a string (or None) before pydantic parses a date-time."""
+    # pydantic would read a JSON number as Unix time; the API (and its OpenAPI document) take RFC 3339.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+#: A time in a JSON body: an RFC 3339 string, never a bare number.
+JsonDatetime = Annotated[datetime, BeforeValidator(text_only)]
 
 
 class Payload(BaseModel):
@@ -89,4 +101,4 @@ class RollupCosts(Payload):
     """Fold the cost ledger of one window into its rollup."""
 
     granularity: Literal["hour", "day"]
-    window_start: datetime | None = None
+    window_start: JsonDatetime | None = None

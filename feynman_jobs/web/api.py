@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 
 from feynman_jobs import enqueue
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.schemas import EnqueueRequest, JobStatusDocument, parse_enqueue_request
+from feynman_jobs.schemas import EnqueueRequest, JobStatusDocument, TypedEnqueueRequest, parse_enqueue_request
 from feynman_jobs.status import describe, get_status
 from feynman_jobs.web.auth import require_token
 from feynman_jobs.web.extension import extension
@@ -67,7 +67,7 @@ def _malformed_json(error: Exception) -> Response:
 
 @bp.post("/jobs")
 @documented(
-    body=EnqueueRequest,
+    body=TypedEnqueueRequest,
     responses={202: JobStatusDocument, 200: JobStatusDocument},
     problems={409: "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"},
     headers={

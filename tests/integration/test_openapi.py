@@ -8,6 +8,7 @@ from pathlib import Path
 from openapi_spec_validator import validate
 from redis import Redis
 
+from feynman_jobs.catalog import CATALOG
 from feynman_jobs.settings import load_settings
 from feynman_jobs.web import create_app
 from feynman_jobs.web.openapi import api_rules
@@ -29,10 +30,15 @@ def test_the_document_is_valid_openapi(api: str, redis: Redis) -> None:
     assert document["openapi"] == "3.1.0"
     create = document["paths"]["/api/jobs"]["post"]
     body = create["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/EnqueueRequest"}
-    enqueue_schema = document["components"]["schemas"]["EnqueueRequest"]
-    assert enqueue_schema["required"] == ["type", "payload"]
-    assert enqueue_schema["additionalProperties"] is False
+    assert body == {"$ref": "#/components/schemas/TypedEnqueueRequest"}
+    one_of = document["components"]["schemas"]["TypedEnqueueRequest"]
+    assert set(one_of["discriminator"]["mapping"]) == set(CATALOG)
+    rollup = document["components"]["schemas"]["EnqueueRollupCosts"]
+    assert rollup["required"] == ["type", "payload"]
+    assert rollup["additionalProperties"] is False
+    assert rollup["properties"]["payload"] == {"$ref": "#/components/schemas/RollupCosts"}
+    granularity = document["components"]["schemas"]["RollupCosts"]["properties"]["granularity"]
+    assert granularity["enum"] == ["hour", "day"]
     assert {"202", "200", "400", "401", "409", "413", "415", "422", "503"} <= set(create["responses"])
     problem = create["responses"]["422"]["content"]["application/problem+json"]["schema"]
     assert problem == {"$ref": "#/components/schemas/Problem"}
@@ -56,6 +62,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     run = subprocess.run(
         [
             str(VENV_BIN / "schemathesis"),
+            "--config-file",
+            str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             api + "/api/openapi.json",
             "--checks",

@@ -143,6 +143,16 @@ BAD_REQUESTS: list[tuple[str, Any, int, str, str | None]] = [
     ("negative timeout", {**VALID, "timeout_s": -5}, 422, "invalid-request", "#/timeout_s"),
     ("timeout above the type's limit", {**VALID, "timeout_s": 99999}, 422, "invalid-request", "#/timeout_s"),
     ("too many retries", {**VALID, "max_retries": 99}, 422, "invalid-request", "#/max_retries"),
+    # Found by schemathesis: lax pydantic read `false` as 0 and a number as Unix time.
+    ("boolean retries", {**VALID, "max_retries": False}, 422, "invalid-request", "#/max_retries"),
+    ("numeric run_at", {**VALID, "run_at": 0}, 422, "invalid-request", "#/run_at"),
+    (
+        "numeric window_start",
+        {"type": "rollup_costs", "payload": {"granularity": "day", "window_start": 0}},
+        422,
+        "invalid-request",
+        "#/payload/window_start",
+    ),
     ("unknown dependency", {**VALID, "depends_on": ["nope"]}, 422, "invalid-request", "#/depends_on/0"),
     (
         "run_at without timezone",
