@@ -68,9 +68,13 @@ def documented(
     return attach
 
 
+_PATH_ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
+_PATH_TYPES = {"int": "integer", "float": "number"}
+
+
 def openapi_path(rule: str) -> str:
     """Werkzeug's `/jobs/<job_id>` (or `<int:n>`) as OpenAPI's `/jobs/{job_id}`."""
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+    return _PATH_ARGUMENT.sub(r"{\2}", rule)
 
 
 def api_rules(app: Flask) -> list[tuple[str, str]]:
@@ -100,20 +104,23 @@ def build_document(app: Flask) -> dict[str, Any]:
     schemas = _SchemaSet(spec)
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
-        doc = getattr(app.view_functions[rule.endpoint], "__openapi__", None)
+        view = app.view_functions[rule.endpoint]
+        doc = getattr(view, "__openapi__", None)
         if not rule.rule.startswith(API_PREFIX) or not isinstance(doc, RouteDoc):
             continue
-        view = app.view_functions[rule.endpoint]
         params = [
-            {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}}
-            for arg in rule.arguments
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": _PATH_TYPES.get(converter, "string")},
+            }
+            for converter, name in _PATH_ARGUMENT.findall(rule.rule)
         ]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation = _operation(doc, view, schemas, rule.endpoint)
-            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = {
-                **operation,
-                "parameters": params + operation["parameters"],
-            }
+            operation["parameters"] = params + operation["parameters"]
+            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = operation
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()
