@@ -88,6 +88,28 @@ CATALOG: dict[str, JobSpec] = {
             payload_model=payloads.RollupCosts,
             result_ttl=24 * 3600,
         ),
+        _spec(
+            "reap_abandoned_jobs",
+            "maintenance",
+            queue="low",
+            timeout_s=60,
+            max_timeout_s=300,
+            max_retries=0,
+            backoff_base_s=1,
+            payload_model=payloads.ReapAbandonedJobs,
+            result_ttl=3600,
+        ),
+        _spec(
+            "clean_registries",
+            "maintenance",
+            queue="low",
+            timeout_s=300,
+            max_timeout_s=1800,
+            max_retries=0,
+            backoff_base_s=1,
+            payload_model=payloads.CleanRegistries,
+            result_ttl=3600,
+        ),
     )
 }
 

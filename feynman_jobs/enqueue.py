@@ -1,38 +1,42 @@
-"""Turn a validated request into RQ jobs in Redis, all or nothing (the producer side of the service)."""
+"""Write planned jobs to Redis in one transaction: all of a request (or a batch) or nothing."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from pydantic import ValidationError
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError, WatchError
-from rq.job import JobStatus
-from rq.serializers import JSONSerializer
+from rq.job import Dependency, JobStatus
 
-from feynman_jobs import job_events
-from feynman_jobs.catalog import CATALOG, JobSpec, get_spec
-from feynman_jobs.errors import FieldError, IdempotencyKeyInUse, InvalidRequest
+from feynman_jobs import budget, idempotency, job_events
+from feynman_jobs.catalog import type_of
+from feynman_jobs.errors import FieldError, InvalidRequest
+from feynman_jobs.estimate import estimate_plan
+from feynman_jobs.planning import JobPlan, plan_job
 from feynman_jobs.queues import KEY_PREFIX, JsonJob, get_queue
-from feynman_jobs.schemas import EnqueueRequest, field_errors
+from feynman_jobs.schemas import EnqueueRequest
 from feynman_jobs.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-#: How long a second request with a known idempotency key waits for the first one's job to appear.
-IDEMPOTENCY_WAIT_S = 5.0
-#: How long a claimed idempotency key survives a request that died before writing its job.
-IDEMPOTENCY_CLAIM_S = 30
-#: consolidate_memory is followed by vectorize_documents on the memory it wrote.
-FOLLOW_UPS = {"consolidate_memory": "vectorize_documents"}
+#: Every job enqueued here, scored by a counter: newest first, stable pages under concurrent writes.
+INDEX_KEY = KEY_PREFIX + "jobs:index"
+SEQUENCE_KEY = KEY_PREFIX + "jobs:seq"
+MAX_WATCH_RETRIES = 20
+
+
+def index_key(kind: str, value: str) -> str:
+    """The per-type or per-queue job index."""
+    return f"{KEY_PREFIX}jobs:{kind}:{value}"
+
+
+def batch_key(batch_id: str) -> str:
+    """The list of a batch's job ids."""
+    return f"{KEY_PREFIX}batch:{batch_id}"
 
 
 @dataclass(frozen=True)
@@ -43,149 +47,93 @@ class Submitted:
     created: bool
 
 
-def memory_id_for(job_id: str, session_id: str | None) -> str:
-    """The memory a consolidation writes: one per session when a session is given, else one per job."""
-    if session_id:
-        return "mem-s-" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
-    return f"mem-{job_id}"
-
-
-def validate_payload(spec: JobSpec, payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload checked against its type's model, as the job function's keyword arguments."""
-    try:
-        model = spec.payload_model.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequest(f"invalid payload for {spec.name}", field_errors(exc, ("payload",))) from None
-    return model.model_dump(mode="json", exclude_none=True)
-
-
 def submit(connection: Redis, settings: Settings, request: EnqueueRequest) -> Submitted:
     """Validate and enqueue one job (and its follow-up); nothing is written when anything is wrong."""
-    spec = get_spec(request.type)
-    kwargs = validate_payload(spec, request.payload)
-    timeout = request.timeout_s or spec.timeout_s
-    if timeout > spec.max_timeout_s:
-        raise InvalidRequest(
-            f"timeout_s is above the limit for {spec.name}",
-            [FieldError("#/timeout_s", f"must be at most {spec.max_timeout_s}")],
-        )
-    _check_dependencies(connection, request.depends_on or [])
-    job_id = str(uuid.uuid4())
-    claim = _claim_idempotency_key(connection, request.idempotency_key, job_id)
-    if claim is not None:
-        return Submitted(_wait_for_job(connection, claim), created=False)
-    claim_key = _idempotency_key(request.idempotency_key) if request.idempotency_key else None
+    plans = plan_job(request, settings)
+    check_dependencies(connection, plans[0].depends_on)
+    held = idempotency.claim(connection, request.idempotency_key, plans[0].job_id)
+    if held.existing:
+        return Submitted(idempotency.wait_for_job(connection, held.existing), created=False)
     try:
-        job = _write(connection, settings, spec, request, kwargs, job_id, timeout, claim_key)
+        reserve_budget(connection, settings, plans)
+        jobs = write(connection, plans, claims=[(held, plans[0].job_id)], ttl=settings.idempotency_ttl)
     except BaseException:
-        if claim_key:
-            with contextlib.suppress(RedisError):
-                connection.delete(claim_key)
+        idempotency.release(connection, held)
+        release_budget(connection, plans)
         raise
-    logger.info("enqueued job type=%s id=%s queue=%s", spec.name, job.id, job.origin)
-    return Submitted(job, created=True)
+    return Submitted(jobs[0], created=True)
 
 
-def _write(
-    connection: Redis,
-    settings: Settings,
-    spec: JobSpec,
-    request: EnqueueRequest,
-    kwargs: dict[str, Any],
-    job_id: str,
-    timeout: int,
-    claim_key: str | None,
-) -> JsonJob:
-    queue = get_queue(request.queue or spec.queue, connection)
-    follow_up_type = FOLLOW_UPS.get(spec.name)
-    follow_up_id = f"{job_id}-{follow_up_type}" if follow_up_type else None
-    retry = spec.retry(request.max_retries)
-    meta = {
-        "max_retries": retry.max if retry else 0,
-        "follow_up": [follow_up_id] if follow_up_id else [],
-        "user": request.meta or {},
-    }
-    if spec.name == "consolidate_memory":
-        kwargs = {**kwargs, "memory_id": memory_id_for(job_id, kwargs.get("session_id"))}
-    when = _scheduled_time(request)
-    # RQ WATCHes the dependencies while it decides between queued and deferred; on a race, start over.
-    for _ in range(10):
-        job = queue.create_job(
-            spec.func,
-            kwargs=kwargs,
-            timeout=timeout,
-            result_ttl=spec.result_ttl or settings.result_ttl,
-            failure_ttl=spec.failure_ttl or settings.failure_ttl,
-            depends_on=list(request.depends_on) if request.depends_on else None,
-            job_id=job_id,
-            meta=meta,
-            retry=retry,
-            status=JobStatus.SCHEDULED if when else JobStatus.QUEUED,
-            on_success=job_events.ON_SUCCESS,
-            on_failure=job_events.ON_FAILURE,
-            on_stopped=job_events.ON_STOPPED,
-        )
-        with connection.pipeline() as pipe:
-            try:
-                if when:
-                    queue.schedule_job(job, when, pipeline=pipe)
-                else:
-                    queue.enqueue_job(job, pipeline=pipe)
-                if follow_up_type and follow_up_id:
-                    _add_follow_up(connection, settings, pipe, follow_up_type, follow_up_id, job.id, kwargs)
-                if claim_key:
-                    # The claim becomes durable in the same transaction that writes the job.
-                    pipe.set(claim_key, job_id, ex=settings.idempotency_ttl)
-                pipe.execute()
-            except WatchError:
-                continue
-        assert isinstance(job, JsonJob)
-        return job
-    raise RuntimeError("could not enqueue: dependencies kept changing")
+def reserve_budget(connection: Redis, settings: Settings, plans: list[JobPlan]) -> None:
+    """Hold each job's estimated cost against the budgets, or raise BudgetExceeded holding nothing."""
+    for index, plan in enumerate(plans):
+        cost = estimate_plan(plan, settings).usd_micros
+        if cost <= 0:
+            continue
+        try:
+            budget.reserve(connection, settings, plan.job_id, cost)
+        except budget.BudgetExceeded:
+            release_budget(connection, plans[:index])
+            raise
 
 
-def _add_follow_up(
-    connection: Redis,
-    settings: Settings,
-    pipe: Pipeline,
-    job_type: str,
-    job_id: str,
-    parent_id: str,
-    parent_kwargs: dict[str, Any],
-) -> None:
-    """Write the follow-up job as deferred on `parent`, in the parent's own transaction."""
-    spec = CATALOG[job_type]
-    queue = get_queue(spec.queue, connection)
-    retry = spec.retry()
-    follow_up = queue.create_job(
-        spec.func,
-        kwargs={"memory_id": parent_kwargs["memory_id"]},
-        timeout=spec.timeout_s,
-        result_ttl=spec.result_ttl or settings.result_ttl,
-        failure_ttl=spec.failure_ttl or settings.failure_ttl,
-        depends_on=[parent_id],
-        job_id=job_id,
-        meta={"max_retries": retry.max if retry else 0, "follow_up": [], "user": {}, "parent": parent_id},
-        retry=retry,
-        status=JobStatus.DEFERRED,
-        on_success=job_events.ON_SUCCESS,
-        on_failure=job_events.ON_FAILURE,
-        on_stopped=job_events.ON_STOPPED,
-    )
-    follow_up.register_dependency(pipeline=pipe)
-    follow_up.save(pipeline=pipe)
-    pipe.sadd(queue.redis_queues_keys, queue.key)
+def release_budget(connection: Redis, plans: list[JobPlan]) -> None:
+    """Give back what these jobs reserved (nothing, if they reserved nothing)."""
+    with contextlib.suppress(RedisError):
+        for plan in plans:
+            budget.release(connection, plan.job_id)
 
 
-def _scheduled_time(request: EnqueueRequest) -> datetime | None:
-    if request.run_at is not None:
-        return request.run_at.astimezone(UTC)
-    if request.delay_s:
-        return datetime.now(UTC) + timedelta(seconds=request.delay_s)
-    return None
+def submit_batch(
+    connection: Redis, settings: Settings, requests: list[EnqueueRequest]
+) -> tuple[str, list[Submitted]]:
+    """Validate every job first, then write them all in one transaction; returns the batch id."""
+    batch_id = str(uuid.uuid4())
+    plans: list[list[JobPlan]] = []
+    errors: list[FieldError] = []
+    for index, request in enumerate(requests):
+        try:
+            plans.append(plan_job(request, settings, batch_id=batch_id, pointer=f"/jobs/{index}"))
+        except InvalidRequest as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise InvalidRequest("some jobs of the batch are invalid; none was enqueued", errors)
+    check_dependencies(connection, [dep for group in plans for dep in group[0].depends_on])
+    results: list[Submitted | None] = [None] * len(requests)
+    claims: list[tuple[idempotency.Claim, str]] = []
+    to_write: list[JobPlan] = []
+    for index, (request, group) in enumerate(zip(requests, plans, strict=True)):
+        held = idempotency.claim(connection, request.idempotency_key, group[0].job_id)
+        if held.existing:
+            results[index] = Submitted(idempotency.wait_for_job(connection, held.existing), created=False)
+            continue
+        claims.append((held, group[0].job_id))
+        to_write.extend(group)
+    try:
+        reserve_budget(connection, settings, to_write)
+        written = {
+            job.id: job
+            for job in write(
+                connection,
+                to_write,
+                claims=claims,
+                ttl=settings.idempotency_ttl,
+                batch=(batch_id, max(settings.result_ttl, settings.failure_ttl)),
+            )
+        }
+    except BaseException:
+        for held, _ in claims:
+            idempotency.release(connection, held)
+        release_budget(connection, to_write)
+        raise
+    for index, group in enumerate(plans):
+        if results[index] is None:
+            results[index] = Submitted(written[group[0].job_id], created=True)
+    return batch_id, [result for result in results if result is not None]
 
 
-def _check_dependencies(connection: Redis, job_ids: list[str]) -> None:
+def check_dependencies(connection: Redis, job_ids: list[str]) -> None:
+    """InvalidRequest naming every dependency that is not a job."""
     if not job_ids:
         return
     with connection.pipeline(transaction=False) as pipe:
@@ -200,31 +148,89 @@ def _check_dependencies(connection: Redis, job_ids: list[str]) -> None:
         )
 
 
-def _idempotency_key(key: str) -> str:
-    return KEY_PREFIX + "idem:" + hashlib.sha256(key.encode()).hexdigest()
+def write(
+    connection: Redis,
+    plans: list[JobPlan],
+    *,
+    claims: list[tuple[idempotency.Claim, str]],
+    ttl: int,
+    batch: tuple[str, int] | None = None,
+) -> list[JsonJob]:
+    """Create every planned job in one MULTI/EXEC, WATCHing outside dependencies so none is missed."""
+    last = int(connection.incrby(SEQUENCE_KEY, max(1, len(plans))))
+    own = {plan.job_id for plan in plans}
+    outside = sorted({dep for plan in plans for dep in plan.depends_on if dep not in own})
+    with connection.pipeline() as pipe:
+        for _ in range(MAX_WATCH_RETRIES):
+            try:
+                statuses: dict[str, str | None] = {}
+                if outside:
+                    # A dependency that finishes while we write changes its hash: EXEC then fails, we retry.
+                    pipe.watch(*[JsonJob.key_for(dep) for dep in outside])
+                    for dep in outside:
+                        raw = pipe.hget(JsonJob.key_for(dep), "status")
+                        statuses[dep] = raw.decode() if isinstance(raw, bytes) else None
+                pipe.multi()
+                jobs = [_add_job(connection, pipe, plan, statuses, own) for plan in plans]
+                first = last - len(plans) + 1
+                for offset, job in enumerate(jobs):
+                    plan = plans[offset]
+                    for key in (INDEX_KEY, index_key("type", plan.spec.name), index_key("queue", plan.queue)):
+                        pipe.zadd(key, {job.id: first + offset})
+                for held, job_id in claims:
+                    idempotency.confirm(pipe, held, job_id, ttl)
+                if batch:
+                    pipe.rpush(batch_key(batch[0]), *[job.id for job in jobs])
+                    pipe.expire(batch_key(batch[0]), batch[1])
+                pipe.execute()
+            except WatchError:
+                continue
+            for job in jobs:
+                status = job.get_status(refresh=False).value
+                logger.info(
+                    "enqueued job type=%s id=%s queue=%s status=%s",
+                    type_of(job.func_name),
+                    job.id,
+                    job.origin,
+                    status,
+                )
+            return jobs
+    raise RuntimeError("could not enqueue: the dependencies kept changing")
 
 
-def _claim_idempotency_key(connection: Redis, key: str | None, job_id: str) -> str | None:
-    """None when this request owns the key (or has none); else the id of the job that owns it."""
-    if not key:
-        return None
-    redis_key = _idempotency_key(key)
-    if connection.set(redis_key, job_id, nx=True, ex=IDEMPOTENCY_CLAIM_S):
-        return None
-    owner = connection.get(redis_key)
-    return owner.decode() if isinstance(owner, bytes) else job_id
-
-
-def _wait_for_job(connection: Redis, job_id: str) -> JsonJob:
-    """The job an earlier request with the same key is writing; it may take a moment to appear."""
-    deadline = time.monotonic() + IDEMPOTENCY_WAIT_S
-    while True:
-        if connection.exists(JsonJob.key_for(job_id)):
-            job = JsonJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
-            assert isinstance(job, JsonJob)
-            return job
-        if time.monotonic() > deadline:
-            raise IdempotencyKeyInUse(
-                "a request with this idempotency key is still being processed; try again"
-            )
-        time.sleep(0.02)
+def _add_job(
+    connection: Redis, pipe: Pipeline, plan: JobPlan, statuses: dict[str, str | None], own: set[str]
+) -> JsonJob:
+    queue = get_queue(plan.queue, connection)
+    met = {JobStatus.FINISHED.value} | ({JobStatus.FAILED.value} if plan.allow_failure else set())
+    waiting = any(dep in own or statuses.get(dep) not in met for dep in plan.depends_on)
+    status = JobStatus.SCHEDULED if plan.when else JobStatus.DEFERRED if waiting else JobStatus.QUEUED
+    job = queue.create_job(
+        plan.spec.func,
+        kwargs=plan.kwargs,
+        timeout=plan.timeout,
+        result_ttl=plan.result_ttl,
+        failure_ttl=plan.failure_ttl,
+        depends_on=Dependency(jobs=plan.depends_on, allow_failure=plan.allow_failure)
+        if plan.depends_on
+        else None,
+        job_id=plan.job_id,
+        meta=plan.meta,
+        retry=plan.retry,
+        status=status,
+        on_success=job_events.ON_SUCCESS,
+        on_failure=job_events.ON_FAILURE,
+        on_stopped=job_events.ON_STOPPED,
+    )
+    if plan.when:
+        queue.schedule_job(job, plan.when, pipeline=pipe)
+    elif waiting:
+        job.origin = queue.name
+        job.register_dependency(pipeline=pipe)
+        job.save(pipeline=pipe)
+        pipe.sadd(queue.redis_queues_keys, queue.key)
+    else:
+        # RQ's public enqueue_job would WATCH again inside our MULTI; the decision is already made.
+        queue._enqueue_job(job, pipeline=pipe)
+    assert isinstance(job, JsonJob)
+    return job

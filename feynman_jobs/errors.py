@@ -42,8 +42,26 @@ class JobNotFound(FeynmanError):
         self.job_id = job_id
 
 
+class JobStateConflict(FeynmanError):
+    """The job is not in a state that allows this operation (e.g. cancel a finished job)."""
+
+    def __init__(self, job_id: str, status: str, detail: str) -> None:
+        super().__init__(detail)
+        self.job_id = job_id
+        self.status = status
+
+
 class IdempotencyKeyInUse(FeynmanError):
     """Another request with the same idempotency key is still being written; ask again shortly."""
+
+
+class HoldJob(FeynmanError):
+    """The job may not spend now (budget or rate limit): hold it and run it again later, not a failure."""
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 class RetryableJobError(FeynmanError):

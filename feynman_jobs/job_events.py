@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from rq.callbacks import Callback
 from rq.job import Job
 
-from feynman_jobs import redisio
+from feynman_jobs import budget, redisio
 from feynman_jobs.catalog import type_of
 from feynman_jobs.queues import KEY_PREFIX
 
@@ -92,6 +92,8 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
     )
     # Bookkeeping must never fail the job: RQ would record the callback's error as the job's.
     try:
+        if outcome != "retried":
+            budget.release(connection, job.id)
         record(connection, job_type=job_type, queue=job.origin, outcome=outcome, wait_s=wait_s, run_s=run_s)
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)

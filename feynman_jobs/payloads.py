@@ -16,6 +16,9 @@ MAX_DOCUMENT_CHARS = 200_000
 MAX_ID_CHARS = 200
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
+#: Vector-store namespaces are part of Redis keys: a plain name.
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
+Namespace = Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOPIC_CHARS)]
 
 
@@ -83,7 +86,7 @@ class VectorizeDocuments(Payload):
     """Either a stored memory record (`memory_id`) or documents submitted in a namespace."""
 
     memory_id: Identifier | None = None
-    namespace: Identifier | None = None
+    namespace: Namespace | None = None
     documents: Annotated[list[Document], Field(min_length=1, max_length=MAX_DOCUMENTS)] | None = None
 
     @model_validator(mode="after")
@@ -95,6 +98,16 @@ class VectorizeDocuments(Payload):
         if self.documents is not None and len({doc.id for doc in self.documents}) != len(self.documents):
             raise ValueError("document ids must be unique within one request")
         return self
+
+
+class ReapAbandonedJobs(Payload):
+    """Retry or fail started jobs whose worker stopped heartbeating for `stale_after_s`."""
+
+    stale_after_s: Annotated[int, Field(ge=10, le=3600)] = 60
+
+
+class CleanRegistries(Payload):
+    """RQ's registry cleanup plus the service's job index; takes no parameters."""
 
 
 class RollupCosts(Payload):

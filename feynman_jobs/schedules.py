@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -18,18 +19,22 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Periodic:
-    """One periodic job: a catalog type, its payload and a cron expression (UTC)."""
+    """One periodic job: a catalog type and its payload, on a cron expression (UTC) or an interval."""
 
     id: str
     type: str
-    cron: str
     payload: dict[str, Any]
+    cron: str | None = None
+    interval_s: int | None = None
 
 
 #: Every periodic job of the service. Ids are stable: a sync replaces, never adds.
 PERIODIC: tuple[Periodic, ...] = (
-    Periodic("periodic-rollup_costs-hour", "rollup_costs", "*/5 * * * *", {"granularity": "hour"}),
-    Periodic("periodic-rollup_costs-day", "rollup_costs", "7 * * * *", {"granularity": "day"}),
+    Periodic("periodic-rollup_costs-hour", "rollup_costs", {"granularity": "hour"}, cron="*/5 * * * *"),
+    Periodic("periodic-rollup_costs-day", "rollup_costs", {"granularity": "day"}, cron="7 * * * *"),
+    # Every 15 s: with workers heartbeating every <= 45 s, a dead worker's job is retried within ~80 s.
+    Periodic("periodic-reap_abandoned_jobs", "reap_abandoned_jobs", {}, interval_s=15),
+    Periodic("periodic-clean_registries", "clean_registries", {}, cron="*/10 * * * *"),
 )
 
 
@@ -51,19 +56,24 @@ def sync(connection: Redis) -> list[str]:
         spec = CATALOG[periodic.type]
         if periodic.id in sched:
             sched.cancel(periodic.id)
-        sched.cron(
-            periodic.cron,
-            spec.func,
-            kwargs=periodic.payload,
-            id=periodic.id,
-            queue_name=spec.queue,
-            timeout=spec.timeout_s,
-            result_ttl=spec.result_ttl or 24 * 3600,
-            meta={"max_retries": 0, "follow_up": [], "user": {}},
-            on_success=job_events.ON_SUCCESS,
-            on_failure=job_events.ON_FAILURE,
+        # result_ttl=-1: rq-scheduler silently drops a periodic job whose hash has expired.
+        common: dict[str, Any] = {
+            "kwargs": periodic.payload,
+            "id": periodic.id,
+            "queue_name": spec.queue,
+            "timeout": spec.timeout_s,
+            "result_ttl": -1,
+            "meta": {"max_retries": 0, "follow_up": [], "user": {}},
+            "on_success": job_events.ON_SUCCESS,
+            "on_failure": job_events.ON_FAILURE,
+        }
+        if periodic.cron:
+            sched.cron(periodic.cron, spec.func, **common)
+        else:
+            sched.schedule(datetime.now(UTC), spec.func, interval=periodic.interval_s, **common)
+        logger.info(
+            "registered periodic job id=%s every=%s", periodic.id, periodic.cron or periodic.interval_s
         )
-        logger.info("registered periodic job id=%s cron=%r", periodic.id, periodic.cron)
     return [periodic.id for periodic in PERIODIC]
 
 

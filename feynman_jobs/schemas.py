@@ -21,7 +21,7 @@ from pydantic import (
 
 from feynman_jobs.catalog import CATALOG
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.payloads import text_only
+from feynman_jobs.payloads import Namespace, text_only
 
 JobId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 QueueName = Literal["high", "default", "low"]
@@ -40,6 +40,8 @@ class EnqueueRequest(BaseModel):
     queue: QueueName | None = None
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     depends_on: Annotated[list[JobId], Field(max_length=MAX_DEPENDENCIES)] | None = None
+    #: Run even when a dependency failed (by default the job waits, deferred, for a requeue).
+    allow_failed_dependencies: bool = False
     run_at: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
     # strict: JSON `false` or `"3"` is not a number here, as the OpenAPI document says.
     delay_s: Annotated[float, Field(ge=0, le=MAX_DELAY_S, strict=True)] | None = None
@@ -79,6 +81,59 @@ TypedEnqueueRequest: type[BaseModel] = create_model(
 )
 
 
+JobStatusWord = Literal[
+    "queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"
+]
+#: Most jobs one batch may hold.
+MAX_BATCH_JOBS = 1000
+
+
+class BatchRequest(BaseModel):
+    """Many jobs enqueued together: all valid or none enqueued."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jobs: Annotated[list[dict[str, JsonValue]], Field(min_length=1, max_length=MAX_BATCH_JOBS)]
+
+
+class ListJobsQuery(BaseModel):
+    """Filters and paging of GET /api/jobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: QueueName | None = None
+    status: JobStatusWord | None = None
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None
+
+
+class PauseRequest(BaseModel):
+    """Optional body of POST /api/queues/pause."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
+
+
+class StatsQuery(BaseModel):
+    """The window of GET /api/stats, in seconds (default one hour)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 3600
+
+
+class CostsQuery(BaseModel):
+    """GET /api/costs: rollups of one granularity whose window starts in [since, until)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    granularity: Literal["hour", "day"] = "hour"
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+
+
 class Progress(BaseModel):
     """Progress reported from inside a running job."""
 
@@ -103,6 +158,13 @@ class Cost(BaseModel):
     calls: int = 0
 
 
+class Held(BaseModel):
+    """Why a job waits (a budget or a rate limit) and when it runs again; it is not failed."""
+
+    reason: str
+    until: datetime
+
+
 class JobStatusDocument(BaseModel):
     """Everything a caller may want to know about one job (DESIGN §4)."""
 
@@ -125,7 +187,43 @@ class JobStatusDocument(BaseModel):
     batch_id: str | None
     cost: Cost
     worker_name: str | None
+    held: Held | None = None
     meta: dict[str, Any]
+
+
+#: Longest search query, in characters.
+MAX_QUERY_CHARS = 2000
+MAX_SEARCH_K = 50
+
+
+class SearchQuery(BaseModel):
+    """`GET /api/memories/search` parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)]
+    k: Annotated[int, Field(ge=1, le=MAX_SEARCH_K)] = 5
+    namespace: Namespace = "memories"
+
+
+class SearchHit(BaseModel):
+    """One chunk found: its document, position, cosine score, text and the document's metadata."""
+
+    doc_id: str
+    chunk: int
+    score: float
+    text: str
+    metadata: dict[str, Any]
+
+
+class SearchResults(BaseModel):
+    """The hits of one search, best first."""
+
+    namespace: str
+    query: str
+    k: int
+    embedder: str
+    hits: list[SearchHit]
 
 
 def pointer(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
@@ -137,6 +235,21 @@ def pointer(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
 def field_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[FieldError]:
     """Pydantic's errors as RFC 9457-style `errors` entries."""
     return [FieldError(pointer(tuple(err["loc"]), prefix), err["msg"]) for err in exc.errors()]
+
+
+def parse_search_query(args: dict[str, list[str]]) -> SearchQuery:
+    """Validate query parameters as a SearchQuery (raises InvalidRequest); each may appear once."""
+    repeated = [
+        FieldError(f"#/{name}", "give this parameter once")
+        for name, values in args.items()
+        if len(values) > 1
+    ]
+    if repeated:
+        raise InvalidRequest("the search query is invalid", repeated)
+    try:
+        return SearchQuery.model_validate({name: values[0] for name, values in args.items()})
+    except ValidationError as exc:
+        raise InvalidRequest("the search query is invalid", field_errors(exc)) from None
 
 
 def parse_enqueue_request(body: object) -> EnqueueRequest:

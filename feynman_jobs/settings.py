@@ -18,6 +18,11 @@ DEFAULT_RESULT_TTL = 7 * 24 * 3600
 DEFAULT_FAILURE_TTL = 30 * 24 * 3600
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
+#: Seconds an LLM or embeddings request may take before the attempt is retried.
+DEFAULT_LLM_TIMEOUT_S = 60.0
+DEFAULT_EMBEDDINGS_MODEL = "text-embedding-3-small"
+#: Texts sent in one embeddings request.
+DEFAULT_EMBEDDINGS_BATCH = 64
 #: How long an idempotency key keeps answering with the job it first created.
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
 
@@ -46,6 +51,17 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, validation_alias="FEYNMAN_LLM_BASE_URL")
     llm_api_key: SecretStr | None = Field(None, validation_alias="FEYNMAN_LLM_API_KEY")
     llm_model: str = Field(DEFAULT_LLM_MODEL, min_length=1, validation_alias="FEYNMAN_LLM_MODEL")
+    llm_timeout_s: float = Field(
+        DEFAULT_LLM_TIMEOUT_S, gt=0, le=600, validation_alias="FEYNMAN_LLM_TIMEOUT_S"
+    )
+    embeddings_base_url: str | None = Field(None, validation_alias="FEYNMAN_EMBEDDINGS_BASE_URL")
+    embeddings_api_key: SecretStr | None = Field(None, validation_alias="FEYNMAN_EMBEDDINGS_API_KEY")
+    embeddings_model: str = Field(
+        DEFAULT_EMBEDDINGS_MODEL, min_length=1, validation_alias="FEYNMAN_EMBEDDINGS_MODEL"
+    )
+    embeddings_batch: int = Field(
+        DEFAULT_EMBEDDINGS_BATCH, ge=1, le=2048, validation_alias="FEYNMAN_EMBEDDINGS_BATCH"
+    )
     prices: dict[str, Price] = Field(default_factory=dict, validation_alias="FEYNMAN_PRICES")
     budget_total_usd: float | None = Field(None, ge=0, validation_alias="FEYNMAN_BUDGET_TOTAL_USD")
     budget_daily_usd: float | None = Field(None, ge=0, validation_alias="FEYNMAN_BUDGET_DAILY_USD")
@@ -72,6 +88,13 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("llm_base_url", "embeddings_base_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
 
     @field_validator("log_level")
     @classmethod

@@ -15,7 +15,7 @@ from feynman_jobs.catalog import type_of
 from feynman_jobs.errors import JobNotFound
 from feynman_jobs.ledger import job_cost_key
 from feynman_jobs.queues import JsonJob, fetch_job
-from feynman_jobs.schemas import Cost, JobError, JobStatusDocument, Progress
+from feynman_jobs.schemas import Cost, Held, JobError, JobStatusDocument, Progress
 
 #: The last line of a Python traceback: "module.ExceptionType: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
@@ -40,7 +40,8 @@ def describe(connection: Redis, job: JsonJob) -> JobStatusDocument:
     status = job.get_status(refresh=False)
     max_retries = int(job.meta.get("max_retries", job.retries_left or 0))
     retries_left = job.retries_left if job.retries_left is not None else 0
-    attempts = max_retries - retries_left
+    # Attempts of earlier runs (before a requeue) plus this run's: RQ counts retries down, not up.
+    attempts = int(job.meta.get("previous_attempts", 0)) + max_retries - retries_left
     if status in (JobStatus.STARTED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED):
         attempts += 1
     progress = job.meta.get("progress")
@@ -64,6 +65,9 @@ def describe(connection: Redis, job: JsonJob) -> JobStatusDocument:
         batch_id=job.meta.get("batch_id"),
         cost=_cost(connection, job.id),
         worker_name=job.worker_name or None,
+        held=Held.model_validate(job.meta["held"])
+        if status == JobStatus.SCHEDULED and job.meta.get("held")
+        else None,
         meta=dict(job.meta.get("user", {})),
     )
 

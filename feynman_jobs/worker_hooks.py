@@ -10,6 +10,10 @@ from rq.job import Job
 #: Attempts remembered per job (RQ itself keeps a result only for the final failure).
 MAX_ATTEMPT_ERRORS = 10
 MAX_MESSAGE_CHARS = 2000
+#: RQ raises some errors without a message.
+DEFAULT_MESSAGES = {
+    "AbandonedJobError": "the worker running this job stopped heartbeating (killed or lost); job abandoned",
+}
 
 
 def record_attempt_error(
@@ -25,7 +29,7 @@ def record_attempt_error(
         {
             "at": datetime.now(UTC).isoformat(),
             "type": exc_type.__name__,
-            "message": str(exc_value)[:MAX_MESSAGE_CHARS],
+            "message": (str(exc_value) or DEFAULT_MESSAGES.get(exc_type.__name__, ""))[:MAX_MESSAGE_CHARS],
         }
     )
     job.meta["attempt_errors"] = errors

@@ -35,3 +35,13 @@ def block_until_released(key: str) -> str:
 def fail_always(message: str) -> None:
     """Raise, so RQ records a failure (or a retry)."""
     raise RuntimeError(message)
+
+
+def slow_first_time(marker: str, seconds: float) -> str:
+    """Sleep `seconds` on the first run only (so a killed first run can be retried quickly)."""
+    job = get_current_job()
+    assert job is not None
+    if job.connection.set(f"test:first-run:{marker}", 1, nx=True):
+        time.sleep(seconds)
+        return "first"
+    return "again"

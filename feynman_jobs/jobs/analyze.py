@@ -6,14 +6,21 @@ import logging
 from typing import Any
 
 from feynman_jobs import text
-from feynman_jobs.jobs.context import current_job, log_extra, record_usage, set_progress
+from feynman_jobs.jobs.context import (
+    current_job,
+    holdable,
+    log_extra,
+    model_call,
+    record_usage,
+    set_progress,
+    settings,
+)
+from feynman_jobs.providers.llm import llm_for
 
 logger = logging.getLogger(__name__)
 
-#: The offline analyzer's name in the cost ledger.
-LOCAL_ANALYZER = "local-heuristic-analyzer"
 
-
+@holdable
 def analyze_conversation(
     session_id: str,
     topic: str,
@@ -22,12 +29,23 @@ def analyze_conversation(
 ) -> dict[str, Any]:
     """Key ideas of the topic, which the learner covered, unexplained jargon, gaps, follow-up questions."""
     job = current_job()
-    logger.info("analyzing %s session=%s messages=%d", log_extra(job), session_id, len(conversation))
+    llm = llm_for(settings(), record_usage, guard=model_call)
+    logger.info(
+        "analyzing %s session=%s messages=%d llm=%s", log_extra(job), session_id, len(conversation), llm.name
+    )
     set_progress(0.1, "analyzing the explanation")
-    analysis = text.analyze(topic, conversation)
-    tokens_in, tokens_out = analysis.pop("tokens_in"), analysis.pop("tokens_out")
-    assert isinstance(tokens_in, int)
-    assert isinstance(tokens_out, int)
-    record_usage(LOCAL_ANALYZER, tokens_in, tokens_out)
+    try:
+        analysis = llm.analyze(topic, conversation)
+    finally:
+        llm.close()
     set_progress(1.0, "analysis done")
-    return {"session_id": session_id, "learner_id": learner_id, "topic": topic, **analysis}
+    covered = len(analysis.covered)
+    return {
+        "session_id": session_id,
+        "learner_id": learner_id,
+        "topic": topic,
+        **analysis.model_dump(),
+        "coverage": round(min(1.0, covered / len(analysis.key_ideas)), 3) if analysis.key_ideas else 0.0,
+        "language": text.language(topic + "\n" + "\n".join(m["content"] for m in conversation)),
+        "model": llm.name,
+    }

@@ -7,15 +7,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feynman_jobs import text
-from feynman_jobs.jobs.context import connection, current_job, log_extra, record_usage, set_progress
+from feynman_jobs.jobs.context import (
+    connection,
+    current_job,
+    holdable,
+    log_extra,
+    model_call,
+    record_usage,
+    set_progress,
+    settings,
+)
 from feynman_jobs.memory import save_memory
+from feynman_jobs.providers.llm import llm_for
 
 logger = logging.getLogger(__name__)
 
-#: The offline summarizer's name in the cost ledger.
-LOCAL_SUMMARIZER = "local-extractive-summarizer"
 
-
+@holdable
 def consolidate_memory(
     topic: str,
     conversation: list[dict[str, str]],
@@ -25,21 +33,28 @@ def consolidate_memory(
 ) -> dict[str, Any]:
     """Write one memory record (summary, key points, open questions); a retry rewrites the same record."""
     job = current_job()
-    logger.info("consolidating %s memory=%s messages=%d", log_extra(job), memory_id, len(conversation))
+    llm = llm_for(settings(), record_usage, guard=model_call)
+    logger.info(
+        "consolidating %s memory=%s messages=%d llm=%s",
+        log_extra(job),
+        memory_id,
+        len(conversation),
+        llm.name,
+    )
     set_progress(0.1, "summarizing the conversation")
-    summary = text.summarize(topic, conversation)
-    tokens_in, tokens_out = summary["tokens_in"], summary["tokens_out"]
-    assert isinstance(tokens_in, int)
-    assert isinstance(tokens_out, int)
-    record_usage(LOCAL_SUMMARIZER, tokens_in, tokens_out)
+    try:
+        draft = llm.summarize(topic, conversation)
+    finally:
+        llm.close()
     set_progress(0.8, "storing the memory")
     record = {
         "id": memory_id,
         "topic": topic,
-        "summary": summary["summary"],
-        "key_points": summary["key_points"],
-        "open_questions": summary["open_questions"],
-        "language": summary["language"],
+        "summary": draft.summary,
+        "key_points": list(draft.key_points),
+        "open_questions": list(draft.open_questions),
+        "language": text.language(topic + "\n" + "\n".join(m["content"] for m in conversation)),
+        "model": llm.name,
         "session_id": session_id,
         "learner_id": learner_id,
         "source_job_id": job.id,

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from datetime import UTC, datetime
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from redis import Redis
-from rq import get_current_job
+from rq import Retry, get_current_job
 from rq.job import Job
 
-from feynman_jobs import ledger
+from feynman_jobs import budget, ledger
 from feynman_jobs.catalog import type_of
+from feynman_jobs.errors import HoldJob
+from feynman_jobs.ratelimit import ProviderLimiter
 from feynman_jobs.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: How many times one job may be held (by budgets or rate limits) before RQ gives up on it.
+MAX_HOLDS = 10_000
 
 _settings: Settings | None = None
 
@@ -54,6 +67,52 @@ def set_progress(fraction: float, message: str | None = None) -> None:
     }
     job.save_meta()
     logger.debug("progress %s fraction=%.2f %s", log_extra(job), fraction, message or "")
+
+
+@contextmanager
+def model_call(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> Iterator[None]:
+    """Guard one model call: budgets (run-time, against its estimate) and, for a remote provider, rate limits.
+
+    Raises HoldJob when the call may not happen now. Record the actual usage inside the block, so
+    the estimate is given back only once the real spend counts.
+    """
+    job = current_job()
+    conn = job.connection
+    cost = ledger.cost_usd_micros(settings().prices, model, tokens_in, tokens_out)
+    member = f"{job.id}:{uuid.uuid4().hex[:12]}"
+    if cost > 0:
+        try:
+            budget.reserve(conn, settings(), member, cost, pool=budget.INFLIGHT)
+        except budget.BudgetExceeded as exc:
+            raise HoldJob(str(exc), exc.retry_after_s) from None
+    try:
+        if remote:
+            ProviderLimiter(conn, settings()).acquire(tokens_in + tokens_out)
+        yield
+    finally:
+        if cost > 0:
+            budget.release(conn, member, pool=budget.INFLIGHT)
+
+
+def holdable(func: Callable[P, R]) -> Callable[P, R | Retry]:
+    """Turn HoldJob from a job into RQ's retry-by-return: the job waits, scheduled, and never fails for it."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Retry:
+        job = current_job()
+        if job.meta.pop("held", None) is not None:
+            job.save_meta()
+        try:
+            return func(*args, **kwargs)
+        except HoldJob as hold:
+            delay = max(1, math.ceil(hold.retry_after_s))
+            until = datetime.now(UTC) + timedelta(seconds=delay)
+            job.meta["held"] = {"reason": hold.reason, "until": until.isoformat()}
+            job.save_meta()
+            logger.warning("holding %s for %ds: %s", log_extra(job), delay, hold.reason)
+            return Retry(max=MAX_HOLDS, interval=[delay])
+
+    return wrapper
 
 
 def record_usage(model: str, tokens_in: int, tokens_out: int) -> None:

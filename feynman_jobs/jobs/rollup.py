@@ -6,23 +6,25 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from feynman_jobs import ledger
+from feynman_jobs import rollups
 from feynman_jobs.jobs.context import connection, current_job, log_extra
 
 logger = logging.getLogger(__name__)
 
 
-def rollup_costs(granularity: ledger.Granularity, window_start: str | None = None) -> dict[str, Any]:
-    """Roll up one window, or (without window_start) the previous and the current window."""
+def rollup_costs(granularity: rollups.Granularity, window_start: str | None = None) -> dict[str, Any]:
+    """Roll up one window, or (without window_start) every window since the last completed rollup."""
     job = current_job()
-    if granularity not in ledger.WINDOW_LENGTH:
+    if granularity not in rollups.WINDOW_LENGTH:
         raise ValueError(f"granularity must be hour or day, not {granularity!r}")
     if window_start is not None:
         start = datetime.fromisoformat(window_start.replace("Z", "+00:00"))
-        starts = [start if start.tzinfo else start.replace(tzinfo=UTC)]
+        windows = [
+            rollups.rollup_window(
+                connection(), granularity, start if start.tzinfo else start.replace(tzinfo=UTC)
+            )
+        ]
     else:
-        current = ledger.window_start(granularity, datetime.now(UTC))
-        starts = [current - ledger.WINDOW_LENGTH[granularity], current]
-    rollups = [ledger.rollup_window(connection(), granularity, start) for start in starts]
-    logger.info("rolled up %s granularity=%s windows=%d", log_extra(job), granularity, len(rollups))
-    return {"granularity": granularity, "windows": rollups}
+        windows = rollups.catch_up(connection(), granularity)
+    logger.info("rolled up %s granularity=%s windows=%d", log_extra(job), granularity, len(windows))
+    return {"granularity": granularity, "windows": windows}

@@ -6,24 +6,23 @@ import logging
 from typing import Any
 
 from feynman_jobs import text
-from feynman_jobs.jobs.context import connection, current_job, log_extra, set_progress
+from feynman_jobs.jobs.context import (
+    connection,
+    current_job,
+    log_extra,
+    record_usage,
+    set_progress,
+    settings,
+)
 from feynman_jobs.memory import MEMORY_NAMESPACE, load_memory
+from feynman_jobs.providers.embedders import get_embedder
 from feynman_jobs.vectors import RedisVectorStore
 
 logger = logging.getLogger(__name__)
 
+#: Chunk size and overlap in count_tokens units: a few sentences, repeating the previous chunk's tail.
 CHUNK_TOKENS = 200
 CHUNK_OVERLAP_TOKENS = 40
-
-_embedder: text.HashingEmbedder | None = None
-
-
-def embedder() -> text.HashingEmbedder:
-    """The embedder of this process, built once."""
-    global _embedder
-    if _embedder is None:
-        _embedder = text.HashingEmbedder()
-    return _embedder
 
 
 def memory_document(record: dict[str, Any]) -> dict[str, Any]:
@@ -47,22 +46,35 @@ def vectorize_documents(
         documents = [memory_document(load_memory(connection(), memory_id))]
     if namespace is None or not documents:
         raise ValueError("vectorize_documents needs memory_id, or namespace and documents")
-    logger.info("vectorizing %s namespace=%s documents=%d", log_extra(job), namespace, len(documents))
-    model = embedder()
-    store = RedisVectorStore(connection(), dim=model.dim)
+    # Built in the worker parent (worker_config) and inherited by this work horse: no load per job.
+    embedder = get_embedder(settings())
+    logger.info(
+        "vectorizing %s namespace=%s documents=%d embedder=%s",
+        log_extra(job),
+        namespace,
+        len(documents),
+        embedder.name,
+    )
+    store = RedisVectorStore(connection())
     stored: list[dict[str, Any]] = []
+    dim = 0
     for index, document in enumerate(documents):
         chunks = text.chunk_text(
             document["text"], max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS
         )
-        vectors = model.embed(chunks)
-        store.upsert(namespace, document["id"], chunks, vectors, document.get("metadata"))
+        embedded = embedder.embed(chunks)
+        if embedded.tokens:
+            record_usage(embedder.name, embedded.tokens, 0)
+        dim = embedded.vectors.shape[1] or dim
+        store.upsert(
+            namespace, document["id"], chunks, embedded.vectors, document.get("metadata"), model=embedder.name
+        )
         stored.append({"id": document["id"], "chunks": len(chunks)})
         set_progress((index + 1) / len(documents), f"vectorized {index + 1} of {len(documents)} documents")
     return {
         "namespace": namespace,
-        "embedder": model.name,
-        "dim": model.dim,
+        "embedder": embedder.name,
+        "dim": dim,
         "documents": stored,
         "chunks": sum(item["chunks"] for item in stored),
     }

@@ -1,75 +1,53 @@
-"""The JSON API blueprint (DESIGN §5): enqueue a job, read its status."""
+"""Jobs over HTTP (DESIGN §5): enqueue, read, list, cancel or stop, requeue."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import current_app, request, url_for
 
-from feynman_jobs import enqueue
+from feynman_jobs import control, enqueue, listing
+from feynman_jobs.catalog import CATALOG
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.schemas import EnqueueRequest, JobStatusDocument, TypedEnqueueRequest, parse_enqueue_request
+from feynman_jobs.schemas import (
+    EnqueueRequest,
+    JobStatusDocument,
+    ListJobsQuery,
+    TypedEnqueueRequest,
+    parse_enqueue_request,
+)
 from feynman_jobs.status import describe, get_status
-from feynman_jobs.web.auth import require_token
+from feynman_jobs.web.blueprints import api_blueprint, parse_query, read_json_body
+from feynman_jobs.web.documents import JobsPage
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import document_for, documented
-from feynman_jobs.web.problems import problem, register_handlers
 
-bp = Blueprint("feynman_api", __name__, url_prefix="/api")
-register_handlers(bp)
-
-
-@bp.before_request
-def _authenticate() -> Response | None:
-    return require_token(extension().settings)
+bp = api_blueprint("feynman_api", __name__)
+JOB_NOT_FOUND = {404: "`job-not-found`: no job with this id, or it expired"}
+IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"
+BUDGET_EXCEEDED = (
+    "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
+)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def read_json_body() -> Any:
-    """The request body as JSON, or a 4xx problem: wrong media type, too large, not UTF-8, not JSON."""
-    if not request.mimetype or request.mimetype != "application/json":
-        raise _UnsupportedMediaType()
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise _MalformedJson("it is not UTF-8") from None
-    except (ValueError, RecursionError) as exc:
-        message = (
-            str(exc) if isinstance(exc, json.JSONDecodeError) else "nested too deeply or a number too large"
+def with_header_key(body: Any) -> Any:
+    """Fold the Idempotency-Key header into the body (they are the same thing; they must agree)."""
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key is None or not isinstance(body, dict):
+        return body
+    if body.get("idempotency_key") not in (None, header_key):
+        raise InvalidRequest(
+            "the Idempotency-Key header and the idempotency_key field differ",
+            [FieldError("#/idempotency_key", "differs from the Idempotency-Key header")],
         )
-        raise _MalformedJson(message) from None
-
-
-class _UnsupportedMediaType(Exception):
-    pass
-
-
-class _MalformedJson(Exception):
-    pass
-
-
-@bp.errorhandler(_UnsupportedMediaType)
-def _unsupported_media_type(_error: Exception) -> Response:
-    return problem(
-        415, "unsupported-media-type", "Unsupported media type", "send the body as application/json"
-    )
-
-
-@bp.errorhandler(_MalformedJson)
-def _malformed_json(error: Exception) -> Response:
-    return problem(400, "malformed-json", "Malformed JSON", f"the request body is not valid JSON: {error}")
+    return {**body, "idempotency_key": header_key}
 
 
 @bp.post("/jobs")
 @documented(
     body=TypedEnqueueRequest,
     responses={202: JobStatusDocument, 200: JobStatusDocument},
-    problems={409: "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"},
+    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED},
     headers={
         "Idempotency-Key": {
             "description": "the same key returns the same job (same as the idempotency_key field)",
@@ -80,16 +58,7 @@ def _malformed_json(error: Exception) -> Response:
 )
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue one job: 202 with its status document (200 and the existing job for a known key)."""
-    body = read_json_body()
-    header_key = request.headers.get("Idempotency-Key")
-    if header_key is not None and isinstance(body, dict):
-        if body.get("idempotency_key") not in (None, header_key):
-            raise InvalidRequest(
-                "the Idempotency-Key header and the idempotency_key field differ",
-                [FieldError("#/idempotency_key", "differs from the Idempotency-Key header")],
-            )
-        body = {**body, "idempotency_key": header_key}
-    job_request = parse_enqueue_request(body)
+    job_request = parse_enqueue_request(with_header_key(read_json_body()))
     ext = extension()
     submitted = enqueue.submit(ext.redis, ext.settings, job_request)
     document = describe(ext.redis, submitted.job)
@@ -104,6 +73,51 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
 def read_job(job_id: str) -> dict[str, Any]:
     """The status document of one job."""
     return get_status(extension().redis, job_id).model_dump(mode="json")
+
+
+@bp.get("/jobs")
+@documented(query=ListJobsQuery, responses={200: JobsPage})
+def list_jobs() -> dict[str, Any]:
+    """Jobs newest first, filtered by queue, status and type, a page at a time."""
+    query = parse_query(ListJobsQuery)
+    if query.type is not None and query.type not in CATALOG:
+        raise InvalidRequest(
+            "unknown job type", [FieldError("#/query/type", f"must be one of: {', '.join(CATALOG)}")]
+        )
+    page = listing.list_jobs(
+        extension().redis,
+        queue=query.queue,
+        status=query.status,
+        job_type=query.type,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"jobs": [job.model_dump(mode="json") for job in page.jobs], "next_cursor": page.next_cursor}
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@documented(
+    responses={200: JobStatusDocument, 202: JobStatusDocument},
+    problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: the job has already ended"},
+)
+def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
+    """Cancel a waiting job (200), or ask its worker to stop a running one (202); 409 if it has ended."""
+    connection = extension().redis
+    job, done = control.cancel(connection, job_id)
+    document = describe(connection, control.load(connection, job.id)).model_dump(mode="json")
+    return {**document, "action": done}, 200 if done == "canceled" else 202
+
+
+@bp.post("/jobs/<job_id>/requeue")
+@documented(
+    responses={202: JobStatusDocument},
+    problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: only failed, stopped or canceled jobs run again"},
+)
+def requeue_job(job_id: str) -> tuple[dict[str, Any], int]:
+    """Run a failed, stopped or canceled job again; 409 for any other state."""
+    connection = extension().redis
+    job = control.requeue(connection, job_id)
+    return describe(connection, job).model_dump(mode="json"), 202
 
 
 @bp.get("/openapi.json")

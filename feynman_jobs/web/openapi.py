@@ -34,6 +34,8 @@ BODY_PROBLEMS = {
     415: "`unsupported-media-type`: the body is not application/json",
     422: "`invalid-request` or `unknown-job-type`: the request fails validation; see `errors`",
 }
+#: The problem of a route whose query parameters fail validation.
+QUERY_PROBLEM = {422: "`invalid-request`: a query parameter is invalid; `errors` points at each"}
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -47,6 +49,7 @@ class RouteDoc:
     problems: dict[int, str] = field(default_factory=dict)
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     response_headers: dict[str, str] = field(default_factory=dict)
+    body_optional: bool = False
 
 
 def documented(
@@ -57,9 +60,16 @@ def documented(
     problems: dict[int, str] | None = None,
     headers: dict[str, dict[str, Any]] | None = None,
     response_headers: dict[str, str] | None = None,
+    body_optional: bool = False,
 ) -> Callable[[View], View]:
-    """Declare a view's request and response models (put it right under the route decorator)."""
-    doc = RouteDoc(body, query, responses, problems or {}, headers or {}, response_headers or {})
+    """Declare a view's request and response models (put it right under the route decorator).
+
+    `responses` maps each success status to its model (None: a JSON object the summary describes);
+    `problems` maps each route-specific error status to "`slug`: meaning".
+    """
+    doc = RouteDoc(
+        body, query, responses, problems or {}, headers or {}, response_headers or {}, body_optional
+    )
 
     def attach(view: View) -> View:
         view.__openapi__ = doc  # type: ignore[attr-defined]
@@ -138,15 +148,23 @@ def _operation(doc: RouteDoc, view: Callable[..., Any], schemas: _SchemaSet, end
     responses: dict[str, Any] = {}
     for status, model in doc.responses.items():
         response: dict[str, Any] = {"description": summary}
-        if model is not None:
-            response["content"] = {"application/json": {"schema": schemas.ref(model, "serialization")}}
+        schema = {"type": "object"} if model is None else schemas.ref(model, "serialization")
+        response["content"] = {"application/json": {"schema": schema}}
         if doc.response_headers:
             response["headers"] = {
                 name: {"description": text, "schema": {"type": "string"}}
                 for name, text in doc.response_headers.items()
             }
         responses[str(status)] = response
-    problems = {**COMMON_PROBLEMS, **(BODY_PROBLEMS if doc.body else {}), **doc.problems}
+    problems = {
+        **COMMON_PROBLEMS,
+        **(BODY_PROBLEMS if doc.body else {}),
+        **(QUERY_PROBLEM if doc.query else {}),
+    }
+    problems |= doc.problems
+    if doc.query is not None:
+        # gunicorn refuses a request line over 4094 bytes itself, in HTML, before the app sees it.
+        responses["414"] = {"description": "the URL is longer than the web server accepts"}
     for status, meaning in sorted(problems.items()):
         responses[str(status)] = {
             "description": meaning,
@@ -160,7 +178,7 @@ def _operation(doc: RouteDoc, view: Callable[..., Any], schemas: _SchemaSet, end
     }
     if doc.body is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": not doc.body_optional,
             "content": {"application/json": {"schema": schemas.ref(doc.body, "validation")}},
         }
     return operation

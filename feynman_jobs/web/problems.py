@@ -10,12 +10,15 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from feynman_jobs.batches import BatchNotFound
+from feynman_jobs.budget import BudgetExceeded
 from feynman_jobs.errors import (
     ConfigError,
     FeynmanError,
     IdempotencyKeyInUse,
     InvalidRequest,
     JobNotFound,
+    JobStateConflict,
     UnknownJobType,
 )
 
@@ -52,6 +55,14 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Re
     return response
 
 
+class UnsupportedMediaType(Exception):
+    """The body is not sent as application/json."""
+
+
+class MalformedBody(Exception):
+    """The body cannot be read as JSON."""
+
+
 def _from_feynman_error(error: FeynmanError) -> Response:
     if isinstance(error, UnknownJobType):
         errors = [{"pointer": e.pointer, "detail": e.detail} for e in error.errors]
@@ -61,6 +72,22 @@ def _from_feynman_error(error: FeynmanError) -> Response:
         return problem(422, "invalid-request", "Invalid request", error.detail, errors=errors)
     if isinstance(error, JobNotFound):
         return problem(404, "job-not-found", "Job not found", str(error), job_id=error.job_id)
+    if isinstance(error, BatchNotFound):
+        return problem(404, "batch-not-found", "Batch not found", str(error), batch_id=error.batch_id)
+    if isinstance(error, JobStateConflict):
+        return problem(
+            409, "job-state-conflict", "Conflict", str(error), job_id=error.job_id, job_status=error.status
+        )
+    if isinstance(error, BudgetExceeded):
+        return problem(
+            429,
+            "budget-exceeded",
+            "Budget exceeded",
+            str(error),
+            headers={"Retry-After": str(error.retry_after_s)},
+            needed_usd=error.needed_micros / 1e6,
+            **error.window.as_dict(),
+        )
     if isinstance(error, IdempotencyKeyInUse):
         return problem(
             409, "idempotency-key-in-use", "Request in progress", str(error), headers={"Retry-After": "1"}
@@ -97,8 +124,20 @@ def _from_unexpected(error: Exception) -> Response:
     return problem(500, "internal-error", "Internal error", "the service failed to handle this request")
 
 
+def _from_media_type(_error: Exception) -> Response:
+    return problem(
+        415, "unsupported-media-type", "Unsupported media type", "send the body as application/json"
+    )
+
+
+def _from_malformed(error: Exception) -> Response:
+    return problem(400, "malformed-json", "Malformed JSON", f"the request body is not valid JSON: {error}")
+
+
 def register_handlers(target: Flask | Any) -> None:
     """Answer every error raised under `target` (an app or a blueprint) with a problem document."""
+    target.register_error_handler(UnsupportedMediaType, _from_media_type)
+    target.register_error_handler(MalformedBody, _from_malformed)
     target.register_error_handler(FeynmanError, _from_feynman_error)
     target.register_error_handler(RedisError, _from_redis_error)
     target.register_error_handler(HTTPException, _from_http_exception)

@@ -32,7 +32,7 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 def start_worker(redis_url: str, log: Path, redis: Redis, env: dict[str, str] | None = None) -> Process:
-    """The Procfile's `worker` process, once it has registered with Redis."""
+    """The Procfile's `worker` process (with extra environment), once it has registered with Redis."""
     worker = Process("worker", {"REDIS_URL": redis_url, **(env or {})}, log)
 
     def registered() -> bool:

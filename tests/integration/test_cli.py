@@ -10,7 +10,10 @@ from click.testing import CliRunner
 from redis import Redis
 
 from feynman_jobs.cli import main
+from feynman_jobs.schedules import PERIODIC
 from tests.support import VENV_BIN
+
+PERIODIC_IDS = {periodic.id for periodic in PERIODIC}
 
 
 def test_enqueue_then_status(redis_url: str, redis: Redis, tmp_path: Path) -> None:
@@ -52,17 +55,14 @@ def test_schedules_sync_is_idempotent_as_a_subprocess(redis_url: str, redis: Red
             check=True,
             capture_output=True,
         )
-    assert redis.zcard("rq:scheduler:scheduled_jobs") == 2
+    assert redis.zcard("rq:scheduler:scheduled_jobs") == len(PERIODIC_IDS) == 4
     listed = subprocess.run(
         [str(VENV_BIN / "feynman-jobs"), "--redis-url", redis_url, "schedules", "list"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    assert {entry["id"] for entry in json.loads(listed)} == {
-        "periodic-rollup_costs-hour",
-        "periodic-rollup_costs-day",
-    }
+    assert {entry["id"] for entry in json.loads(listed)} == PERIODIC_IDS
 
 
 def test_an_unreachable_redis_is_a_clear_error() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from redis import Redis
 
-from feynman_jobs import text
 from feynman_jobs.memory import MEMORY_NAMESPACE, load_memory
 from feynman_jobs.vectors import RedisVectorStore
 from tests.samples import CONVERSATIONS, TOPICS
@@ -98,12 +98,31 @@ def test_consolidation_writes_a_memory_that_vectorization_makes_findable(
     assert all(point[:6] in source for point in record["key_points"])
     assert vectorized["result"]["chunks"] >= 1
 
-    # A phrase from the conversation's summary finds the memory it came from.
-    phrase = record["summary"][:12]
-    store = RedisVectorStore(redis, dim=text.HashingEmbedder().dim)
-    hits = store.search(MEMORY_NAMESPACE, text.HashingEmbedder().embed([phrase])[0], k=3)
-    assert hits[0].doc_id == record["id"]
-    assert hits[0].metadata["learner_id"] == "l-7"
+    # A phrase the learner said finds the memory it came from, through the API.
+    phrase = next(m["content"] for m in conversation["messages"] if m["role"] == "user")[:12]
+    code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode({"q": phrase, "k": 3}))
+    assert code == 200, found
+    assert found["namespace"] == MEMORY_NAMESPACE
+    assert found["hits"][0]["doc_id"] == record["id"]
+    assert found["hits"][0]["metadata"]["learner_id"] == "l-7"
+
+
+def test_search_tells_chinese_memories_apart(api: str, worker: Process) -> None:
+    memories = {}
+    for name in ("photosynthesis_zh", "gradient_descent_mixed"):
+        conversation = sample(name)
+        payload = {"topic": conversation["topic"], "conversation": conversation["messages"]}
+        job = enqueue(api, {"type": "consolidate_memory", "payload": payload})
+        memories[name] = wait_for(api, job["id"])["result"]["id"]
+        wait_for(api, job["follow_up"][0])
+    for name, phrase in (
+        ("photosynthesis_zh", "主要吸收红光和蓝光"),
+        ("gradient_descent_mixed", "learning rate 太大"),
+    ):
+        assert phrase in " ".join(m["content"] for m in CONVERSATIONS[name])
+        code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode({"q": phrase, "k": 2}))
+        assert code == 200, found
+        assert found["hits"][0]["doc_id"] == memories[name], (phrase, found["hits"])
 
 
 def test_the_same_session_consolidated_twice_keeps_one_memory(
@@ -133,13 +152,14 @@ def test_submitted_documents_are_chunked_embedded_and_replaced(
     assert [doc["id"] for doc in result["documents"]] == ["doc-zh", "doc-en"]
     zh_chunks = result["documents"][0]["chunks"]
     assert zh_chunks >= 2
-    assert redis.scard("feynman:vec:course-1:doc:doc-zh") == zh_chunks
+    store = RedisVectorStore(redis)
+    assert store.chunk_count("course-1", "doc-zh") == zh_chunks
 
     # Re-vectorizing a document replaces its chunks instead of adding to them.
     again = {"namespace": "course-1", "documents": [{"id": "doc-zh", "text": "叶绿素吸收光能。"}]}
     wait_for(api, enqueue(api, {"type": "vectorize_documents", "payload": again})["id"])
-    assert redis.scard("feynman:vec:course-1:doc:doc-zh") == 1
-    assert redis.scard("feynman:vec:course-1:chunks") == 1 + result["documents"][1]["chunks"]
+    assert store.chunk_count("course-1", "doc-zh") == 1
+    assert store.chunk_count("course-1") == 1 + result["documents"][1]["chunks"]
 
 
 def test_rollup_folds_the_ledger_written_by_other_jobs(api: str, worker: Process) -> None:

@@ -40,7 +40,7 @@ def test_worker_and_cli_write_json_lines_with_the_job_event(
 ) -> None:
     job_id, cli_log = cli_enqueue(redis_url, JSON_ENV)
     [enqueued] = [json.loads(line) for line in cli_log.splitlines()]
-    assert enqueued["message"] == f"enqueued job type=rollup_costs id={job_id} queue=low"
+    assert enqueued["message"].startswith(f"enqueued job type=rollup_costs id={job_id} queue=low")
     assert enqueued["level"] == "INFO"
     worker = start_worker(redis_url, tmp_path / "worker.log", redis, JSON_ENV)
     try:

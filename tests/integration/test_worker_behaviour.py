@@ -114,12 +114,14 @@ def test_the_scheduler_registers_periodic_jobs_once_and_runs_due_jobs_as_json(
     second = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler-2.log")
     try:
         wait_until(
-            lambda: "periodic-rollup_costs-day" in first.log() and "periodic" in second.log(),
+            lambda: (
+                "periodic-clean_registries" in first.log() and "periodic-clean_registries" in second.log()
+            ),
             30,
             "both schedulers to sync",
         )
         ids = sorted(redisio.text(member) for member in redis.zrange("rq:scheduler:scheduled_jobs", 0, -1))
-        assert ids == ["periodic-rollup_costs-day", "periodic-rollup_costs-hour"]
+        assert ids == sorted(periodic.id for periodic in schedules.PERIODIC)
         raw = redis.hget("rq:job:periodic-rollup_costs-hour", "data")
         assert isinstance(raw, bytes)
         assert json.loads(zlib.decompress(raw))[3] == {"granularity": "hour"}
@@ -138,4 +140,4 @@ def test_the_scheduler_registers_periodic_jobs_once_and_runs_due_jobs_as_json(
     finally:
         first.stop()
         second.stop()
-    assert redis.zcard("rq:scheduler:scheduled_jobs") == 2
+    assert redis.zcard("rq:scheduler:scheduled_jobs") == len(schedules.PERIODIC)

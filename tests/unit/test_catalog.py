@@ -17,6 +17,8 @@ def test_catalog_holds_the_documented_types_on_their_default_queues() -> None:
         "consolidate_memory": "default",
         "vectorize_documents": "default",
         "rollup_costs": "low",
+        "reap_abandoned_jobs": "low",
+        "clean_registries": "low",
     }
     assert QUEUE_NAMES == ("high", "default", "low")
 

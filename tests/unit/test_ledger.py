@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import fakeredis
 
-from feynman_jobs import ledger
+from feynman_jobs import ledger, rollups
 from feynman_jobs.settings import Price
 
 PRICES = {"gpt-4o-mini": Price(input_per_mtok=0.15, output_per_mtok=0.6)}
@@ -31,12 +31,12 @@ def test_rollups_sum_the_window_and_are_idempotent() -> None:
     _record(redis, hour + timedelta(minutes=1), "gpt-4o-mini", "a", 1000)
     _record(redis, hour + timedelta(minutes=59, seconds=59), "gpt-4o-mini", "b", 3000)
     _record(redis, hour + timedelta(hours=1), "gpt-4o-mini", "c", 5000)  # next window
-    first = ledger.rollup_window(redis, "hour", hour + timedelta(minutes=30))
+    first = rollups.rollup_window(redis, "hour", hour + timedelta(minutes=30))
     assert first["window_start"] == "2026-11-23T10:00:00Z"
     assert (first["calls"], first["tokens_in"], first["tokens_out"]) == (2, 4000, 20)
     assert first["usd"] == (150 + 6 + 450 + 6) / 1_000_000
-    assert ledger.rollup_window(redis, "hour", hour) == first
-    day = ledger.rollup_window(redis, "day", hour)
+    assert rollups.rollup_window(redis, "hour", hour) == first
+    day = rollups.rollup_window(redis, "day", hour)
     assert (day["calls"], day["tokens_in"]) == (4, 16000)
     assert {row["model"] for row in day["by_model_and_type"]} == {"gpt-4o-mini", "local"}
 
@@ -52,3 +52,20 @@ def test_totals_count_by_model_and_type_and_per_job() -> None:
         "usd_micros": 72,
     }
     assert redis.hgetall(ledger.job_cost_key("a"))[b"tokens_in"] == b"400"
+
+
+def test_a_late_rollup_catches_up_on_missed_windows() -> None:
+    redis = fakeredis.FakeRedis()
+    now = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
+    for hours_ago in (6, 4, 1, 0):
+        _record(redis, now - timedelta(hours=hours_ago), "gpt-4o-mini", f"j{hours_ago}", 1000)
+    first = rollups.catch_up(redis, "hour", now)
+    assert [w["window_start"][11:13] for w in first] == ["09", "10", "11", "12", "13", "14", "15"]
+    assert [w["calls"] for w in first] == [1, 0, 1, 0, 0, 1, 1]
+    # Five hours later nothing ran meanwhile: the next run rolls up every window it missed.
+    later = rollups.catch_up(redis, "hour", now + timedelta(hours=5))
+    assert [w["window_start"][11:13] for w in later] == ["15", "16", "17", "18", "19", "20"]
+    assert later[0]["calls"] == 1
+    stored = rollups.stored(redis, "hour", now - timedelta(days=1), now + timedelta(days=1))
+    assert len(stored) == 12
+    assert sum(w["calls"] for w in stored) == 4

@@ -71,6 +71,10 @@ def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FEYNMAN_PRICES", '{"m": {"input_per_mtok": 1}}'),
         ("FEYNMAN_LOG_LEVEL", "LOUD"),
         ("FEYNMAN_LOG_FORMAT", "xml"),
+        ("FEYNMAN_LLM_BASE_URL", "api.openai.com/v1"),
+        ("FEYNMAN_LLM_TIMEOUT_S", "0"),
+        ("FEYNMAN_EMBEDDINGS_BASE_URL", "localhost:8080/v1"),
+        ("FEYNMAN_EMBEDDINGS_BATCH", "0"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(
@@ -85,3 +89,9 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_endpoint_urls_lose_a_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEYNMAN_EMBEDDINGS_BASE_URL", "http://localhost:8080/v1/")
+    assert load_settings().embeddings_base_url == "http://localhost:8080/v1"
+    assert load_settings().embeddings_model == "text-embedding-3-small"

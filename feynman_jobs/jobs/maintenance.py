@@ -1,0 +1,86 @@
+"""Maintenance jobs run by the scheduler: reap jobs whose worker died, clean registries and indexes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from rq.registry import StartedJobRegistry
+from rq.registry import clean_registries as rq_clean_registries
+from rq.serializers import JSONSerializer
+from rq.worker import Worker
+
+from feynman_jobs import redisio
+from feynman_jobs.enqueue import INDEX_KEY, index_key
+from feynman_jobs.jobs.context import connection, current_job, log_extra
+from feynman_jobs.queues import QUEUE_NAMES, JsonJob, get_queue
+from feynman_jobs.worker_hooks import record_attempt_error
+
+logger = logging.getLogger(__name__)
+
+#: A working RQ worker heartbeats at least every 45 s (idle) or 30 s (busy); silence past this is death.
+STALE_AFTER_S = 60
+#: Index entries checked per run of clean_registries.
+INDEX_SWEEP = 10_000
+
+
+def _worker_alive(conn: Redis, worker_name: str, now: datetime, stale_after_s: int) -> bool:
+    last = conn.hget(Worker.redis_worker_namespace_prefix + worker_name, "last_heartbeat")
+    if last is None:
+        return False
+    beat = datetime.fromisoformat(redisio.text(last).replace("Z", "+00:00"))
+    return (now - beat).total_seconds() <= stale_after_s
+
+
+def reap_abandoned_jobs(stale_after_s: int = STALE_AFTER_S) -> dict[str, Any]:
+    """Retry (or fail as abandoned) every started job whose worker stopped heartbeating.
+
+    RQ finds these itself only after the job's heartbeat deadline (minutes); this looks at the
+    worker instead, then lets RQ's own registry cleanup apply the job's retry policy.
+    """
+    job = current_job()
+    conn = connection()
+    now = datetime.now(UTC)
+    reaped: dict[str, list[str]] = {}
+    for name in QUEUE_NAMES:
+        registry = StartedJobRegistry(name, connection=conn, job_class=JsonJob, serializer=JSONSerializer)
+        dead: list[str] = []
+        for raw in conn.zrange(registry.key, 0, -1):
+            entry = redisio.text(raw)
+            job_id = entry.split(":", 1)[0]
+            if job_id == job.id:
+                continue
+            worker_name = conn.hget(JsonJob.key_for(job_id), "worker_name")
+            if worker_name and not _worker_alive(conn, redisio.text(worker_name), now, stale_after_s):
+                dead.append(entry)
+        if dead:
+            # Mark them expired, then RQ's cleanup retries or fails exactly those as AbandonedJobError.
+            conn.zadd(registry.key, dict.fromkeys(dead, 0), xx=True)
+            registry.cleanup(timestamp=1, exception_handlers=[record_attempt_error])
+            reaped[name] = [entry.split(":", 1)[0] for entry in dead]
+            logger.warning("reaped abandoned jobs %s queue=%s jobs=%s", log_extra(job), name, reaped[name])
+    return {"reaped": reaped}
+
+
+def clean_registries() -> dict[str, Any]:
+    """RQ's registry cleanup for every queue, and drop index entries of jobs that have expired."""
+    job = current_job()
+    conn = connection()
+    for name in QUEUE_NAMES:
+        rq_clean_registries(get_queue(name, conn))
+    removed = 0
+    keys = [INDEX_KEY] + [index_key("queue", name) for name in QUEUE_NAMES]
+    keys += [redisio.text(key) for key in conn.scan_iter(match=index_key("type", "*"), count=100)]
+    for key in keys:
+        members = [redisio.text(m) for m in conn.zrange(key, 0, INDEX_SWEEP - 1)]
+        with conn.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.exists(JsonJob.key_for(member))
+            exists = pipe.execute()
+        gone = [member for member, alive in zip(members, exists, strict=True) if not alive]
+        if gone:
+            removed += int(conn.zrem(key, *gone))
+    logger.info("cleaned registries %s index_entries_removed=%d", log_extra(job), removed)
+    return {"index_entries_removed": removed}

@@ -1,0 +1,264 @@
+"""Job control through the real API and real workers: batches, idempotency, dependencies, delays,
+cancel, stop, requeue, list, pause, queues and stats."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Retry
+
+from feynman_jobs import job_events
+from feynman_jobs.memory import save_memory
+from feynman_jobs.queues import get_queue
+from tests.integration.conftest import start_worker
+from tests.integration.test_end_to_end import enqueue, sample, wait_for
+from tests.support import Process, http, wait_until
+
+ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def analyze_body(session: str) -> dict[str, Any]:
+    conversation = sample("photosynthesis_zh")
+    payload = {
+        "session_id": session,
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+    }
+    return {"type": "analyze_conversation", "payload": payload}
+
+
+def test_a_batch_of_200_reaches_100_percent(api: str, worker: Process) -> None:
+    jobs = [analyze_body(f"b-{i}") if i % 4 == 0 else ROLLUP for i in range(200)]
+    code, headers, batch = http("POST", api + "/api/batches", {"jobs": jobs})
+    assert code == 202, batch
+    assert len(batch["job_ids"]) == 200
+    assert headers["Location"] == f"/api/batches/{batch['id']}"
+    assert {job["batch_id"] for job in batch["jobs"]} == {batch["id"]}
+
+    def done() -> bool:
+        return bool(http("GET", api + headers["Location"])[2]["done_fraction"] == 1.0)
+
+    wait_until(done, 120, "the batch to finish", interval=0.5)
+    progress = http("GET", api + headers["Location"])[2]
+    assert progress["total"] == 200
+    assert progress["counts"] == {"finished": 200}
+    assert progress["done"] == 200
+
+
+def test_a_batch_with_one_bad_job_enqueues_nothing(api: str, redis: Redis) -> None:
+    bad = {"type": "rollup_costs", "payload": {"granularity": "week"}}
+    code, _, problem = http(
+        "POST", api + "/api/batches", {"jobs": [ROLLUP, bad, ROLLUP, {"type": "nope", "payload": {}}]}
+    )
+    assert code == 422
+    assert [error["pointer"] for error in problem["errors"]] == [
+        "#/jobs/1/payload/granularity",
+        "#/jobs/3/type",
+    ]
+    assert redis.llen("rq:queue:low") == 0
+    assert not redis.keys("rq:job:*")
+
+
+def test_fifty_concurrent_identical_requests_make_one_job(api: str, redis: Redis) -> None:
+    body = {**ROLLUP, "idempotency_key": "nightly-2026-11-23"}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(lambda _: http("POST", api + "/api/jobs", body), range(50)))
+    assert sorted({code for code, _, _ in answers}) in ([200, 202], [202])
+    assert [code for code, _, _ in answers].count(202) == 1
+    assert len({document["id"] for _, _, document in answers}) == 1
+    assert redis.llen("rq:queue:low") == 1
+    # The header is the same key.
+    code, _, again = http("POST", api + "/api/jobs", ROLLUP, {"Idempotency-Key": "nightly-2026-11-23"})
+    assert (code, again["id"]) == (200, answers[0][2]["id"])
+
+
+def test_a_dependency_chain_runs_in_order(api: str, worker: Process) -> None:
+    first = enqueue(api, analyze_body("chain-1"))
+    second = enqueue(api, {**analyze_body("chain-2"), "depends_on": [first["id"]]})
+    third = enqueue(api, {**ROLLUP, "depends_on": [second["id"], first["id"]]})
+    assert second["status"] in ("deferred", "queued")
+    assert third["status"] in ("deferred", "queued")
+    done = [wait_for(api, job["id"]) for job in (first, second, third)]
+    assert _at(done[0]["ended_at"]) <= _at(done[1]["started_at"])
+    assert _at(done[1]["ended_at"]) <= _at(done[2]["started_at"])
+
+
+def test_a_failed_dependency_holds_its_dependent_unless_allowed(api: str, worker: Process) -> None:
+    failing = enqueue(
+        api, {"type": "vectorize_documents", "payload": {"memory_id": "absent"}, "max_retries": 0}
+    )
+    held = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]]})
+    allowed = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]], "allow_failed_dependencies": True})
+    wait_for(api, failing["id"], ("failed",))
+    assert wait_for(api, allowed["id"])["status"] == "finished"
+    assert http("GET", f"{api}/api/jobs/{held['id']}")[2]["status"] == "deferred"
+
+
+def test_a_delayed_job_does_not_start_early(api: str, worker: Process) -> None:
+    job = enqueue(api, {**ROLLUP, "delay_s": 3})
+    assert job["status"] == "scheduled"
+    done = wait_for(api, job["id"], timeout=30)
+    assert (_at(done["started_at"]) - _at(done["created_at"])).total_seconds() >= 3
+
+
+def test_cancel_in_each_waiting_state_and_409_once_ended(api: str, redis: Redis) -> None:
+    queued = enqueue(api, ROLLUP)
+    scheduled = enqueue(api, {**ROLLUP, "delay_s": 3600})
+    deferred = enqueue(api, {**ROLLUP, "depends_on": [queued["id"]]})
+    for job, was in ((queued, "queued"), (scheduled, "scheduled"), (deferred, "deferred")):
+        assert job["status"] == was
+        code, _, document = http("POST", f"{api}/api/jobs/{job['id']}/cancel")
+        assert (code, document["status"], document["action"]) == (200, "canceled", "canceled")
+    assert redis.llen("rq:queue:low") == 0
+    code, _, problem = http("POST", f"{api}/api/jobs/{queued['id']}/cancel")
+    assert code == 409
+    assert problem["type"] == "urn:feynman-jobs:problem:job-state-conflict"
+    assert http("POST", f"{api}/api/jobs/nope/cancel")[0] == 404
+
+
+def test_a_running_job_is_stopped(api: str, worker: Process, redis: Redis) -> None:
+    slow = get_queue("default", redis).enqueue(
+        "tests.jobs.sleep_for", 60, on_stopped=job_events.ON_STOPPED, on_failure=job_events.ON_FAILURE
+    )
+    wait_for(api, slow.id, ("started",))
+    code, _, document = http("POST", f"{api}/api/jobs/{slow.id}/cancel")
+    assert (code, document["action"]) == (202, "stopping")
+    stopped = wait_for(api, slow.id, ("stopped",), timeout=20)
+    assert stopped["error"]["type"] == "JobStopped"
+    quick = get_queue("default", redis).enqueue("tests.jobs.sleep_for", 0)
+    wait_for(api, quick.id)
+
+
+def test_requeue_runs_a_failed_job_again(api: str, worker: Process, redis: Redis) -> None:
+    job = enqueue(api, {"type": "vectorize_documents", "payload": {"memory_id": "later"}, "max_retries": 0})
+    failed = wait_for(api, job["id"], ("failed",))
+    code, _, listed = http("GET", f"{api}/api/jobs?status=failed")
+    assert code == 200
+    assert [item["id"] for item in listed["jobs"]] == [job["id"]]
+    save_memory(
+        redis,
+        {
+            "id": "later",
+            "topic": "TCP",
+            "summary": "Slow start doubles the window.",
+            "key_points": [],
+            "open_questions": [],
+        },
+    )
+    code, _, requeued = http("POST", f"{api}/api/jobs/{job['id']}/requeue")
+    assert (code, requeued["status"]) == (202, "queued")
+    finished = wait_for(api, job["id"])
+    assert finished["attempts"] == failed["attempts"] + 1 == 2
+    assert http("POST", f"{api}/api/jobs/{job['id']}/requeue")[0] == 409
+
+
+def test_list_is_newest_first_filtered_and_stable_under_new_jobs(api: str, redis: Redis) -> None:
+    ids = [enqueue(api, ROLLUP)["id"] for _ in range(7)]
+    analysis = enqueue(api, analyze_body("listed"))["id"]
+    code, _, page = http("GET", f"{api}/api/jobs?type=rollup_costs&limit=4")
+    assert code == 200
+    assert [job["id"] for job in page["jobs"]] == ids[::-1][:4]
+    for _ in range(3):
+        enqueue(api, ROLLUP)
+    rest = http("GET", f"{api}/api/jobs?type=rollup_costs&limit=4&cursor={page['next_cursor']}")[2]
+    assert [job["id"] for job in rest["jobs"]] == ids[::-1][4:]
+    assert [job["id"] for job in http("GET", f"{api}/api/jobs?queue=high")[2]["jobs"]] == [analysis]
+    assert http("GET", f"{api}/api/jobs?status=started")[2]["jobs"] == []
+    code, _, problem = http("GET", f"{api}/api/jobs?status=sleeping&colour=red")
+    assert code == 422
+    assert {error["pointer"] for error in problem["errors"]} == {"#/query/status", "#/query/colour"}
+
+
+def test_pause_holds_new_jobs_and_resume_releases_them(api: str, worker: Process, redis: Redis) -> None:
+    code, _, paused = http("POST", api + "/api/queues/pause", {})
+    assert (code, paused["paused"]) == (200, True)
+    held = [enqueue(api, ROLLUP)["id"] for _ in range(3)]
+    wait_until(
+        lambda: "paused; job" in worker.log() or "suspended" in worker.log(), 10, "the worker to notice"
+    )
+    for _ in range(20):  # two seconds in which an idle worker would have taken them
+        assert all(http("GET", f"{api}/api/jobs/{job_id}")[2]["status"] == "queued" for job_id in held)
+        redis.ping()
+    queues = {row["name"]: row for row in http("GET", api + "/api/queues")[2]["queues"]}
+    assert queues["low"]["depth"] == 3
+    code, _, resumed = http("POST", api + "/api/queues/resume")
+    assert resumed["paused"] is False
+    for job_id in held:
+        wait_for(api, job_id)
+
+
+def test_a_timed_pause_ends_by_itself(api: str, redis: Redis) -> None:
+    code, _, paused = http("POST", api + "/api/queues/pause", {"duration_s": 30})
+    assert (code, paused["paused"]) == (200, True)
+    assert 0 < paused["pause_remaining_s"] <= 30
+    assert http("POST", api + "/api/queues/pause", {"duration_s": 0})[0] == 422
+    http("POST", api + "/api/queues/resume")
+
+
+def test_queues_and_stats_report_what_ran(api: str, worker: Process) -> None:
+    for job in [enqueue(api, ROLLUP) for _ in range(3)] + [enqueue(api, analyze_body("stats"))]:
+        wait_for(api, job["id"])
+    failing = enqueue(api, {"type": "vectorize_documents", "payload": {"memory_id": "x"}, "max_retries": 0})
+    wait_for(api, failing["id"], ("failed",))
+    queues = {row["name"]: row for row in http("GET", api + "/api/queues")[2]["queues"]}
+    assert queues["low"]["finished"] == 3
+    assert queues["high"]["finished"] == 1
+    assert queues["default"]["failed"] == 1
+    stats = http("GET", api + "/api/stats?window=600")[2]
+    assert stats["by_type"]["rollup_costs"]["finished"] == 3
+    assert stats["by_type"]["vectorize_documents"]["failed"] == 1
+    assert stats["total"]["success_rate"] == 0.8
+    assert stats["by_queue"]["low"]["run_s"]["p95"] >= stats["by_queue"]["low"]["run_s"]["p50"] >= 0
+    assert http("GET", api + "/api/stats?window=0")[0] == 422
+
+
+def test_a_killed_worker_s_jobs_are_retried_or_failed_as_abandoned(
+    api: str, redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    scheduler = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler.log")
+    doomed = [start_worker(redis_url, tmp_path / f"doomed-{i}.log", redis) for i in range(2)]
+    queue = get_queue("default", redis)
+    retried = queue.enqueue(
+        "tests.jobs.slow_first_time",
+        "retried",
+        300,
+        retry=Retry(max=1, interval=[1]),
+        meta={"max_retries": 1},
+        on_failure=job_events.ON_FAILURE,
+    )
+    abandoned = queue.enqueue(
+        "tests.jobs.slow_first_time",
+        "abandoned",
+        300,
+        meta={"max_retries": 0},
+        on_failure=job_events.ON_FAILURE,
+    )
+    survivor: Process | None = None
+    try:
+        for job in (retried, abandoned):
+            wait_for(api, job.id, ("started",))
+        for process in doomed:
+            process.stop(signal.SIGKILL)  # the worker and its work horse, at once
+        killed_at = datetime.now().astimezone()
+        survivor = start_worker(redis_url, tmp_path / "survivor.log", redis)
+        failed = wait_for(api, abandoned.id, ("failed",), timeout=150)
+        failed_seen = datetime.now().astimezone()
+        done = wait_for(api, retried.id, timeout=150)
+        assert done["result"] == "again"
+        assert (_at(done["ended_at"]) - killed_at).total_seconds() < 120
+        assert (failed_seen - killed_at).total_seconds() < 120
+        assert failed["error"]["type"] == "AbandonedJobError"
+        assert "stopped heartbeating" in failed["error"]["message"]
+    finally:
+        scheduler.stop()
+        if survivor:
+            survivor.stop()
