@@ -22,9 +22,10 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
-from feynman_jobs import job_events, ledger
+from feynman_jobs import budget, job_events, ledger
 from feynman_jobs.queue_stats import REGISTRIES, paused, queue_summary
 from feynman_jobs.queues import JsonJob
+from feynman_jobs.settings import Settings
 
 PREFIX = "feynman_"
 HISTOGRAMS = {
@@ -36,15 +37,16 @@ HISTOGRAMS = {
 class RedisCollector(Collector):
     """Queue, worker, job and cost metrics, read from Redis whenever Prometheus scrapes."""
 
-    def __init__(self, connection: Redis) -> None:
+    def __init__(self, connection: Redis, settings: Settings) -> None:
         self.connection = connection
+        self.settings = settings
 
     def collect(self) -> Iterator[Metric]:
         yield from self._queues()
         yield from self._workers()
         yield from self._jobs()
         yield from self._costs()
-        # Issue 5 (budgets) adds its `feynman_budget_remaining_usd{window}` gauges here.
+        yield from self._budgets()
 
     def _queues(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(PREFIX + "queue_depth", "Jobs waiting in the queue.", labels=["queue"])
@@ -114,6 +116,19 @@ class RedisCollector(Collector):
             calls.add_metric(labels, row.get("calls", 0))
         yield from (cost, tokens, calls)
 
+    def _budgets(self) -> Iterator[Metric]:
+        labels = ["window"]
+        limit = GaugeMetricFamily(PREFIX + "budget_limit_usd", "Configured budget.", labels=labels)
+        spent = GaugeMetricFamily(PREFIX + "budget_spent_usd", "Spent in the current window.", labels=labels)
+        remaining = GaugeMetricFamily(
+            PREFIX + "budget_remaining_usd", "Left in the current window, after reservations.", labels=labels
+        )
+        for window in budget.windows(self.connection, self.settings):
+            limit.add_metric([window.name], window.limit_micros / 1_000_000)
+            spent.add_metric([window.name], window.spent_micros / 1_000_000)
+            remaining.add_metric([window.name], window.remaining_micros / 1_000_000)
+        yield from (limit, spent, remaining)
+
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {key.decode(): value.decode() for key, value in raw.items()}
@@ -133,8 +148,8 @@ def _histogram(name: str, doc: str, fields: dict[str, str]) -> HistogramMetricFa
     return family
 
 
-def registry_for(connection: Redis) -> CollectorRegistry:
+def registry_for(connection: Redis, settings: Settings) -> CollectorRegistry:
     """A registry of its own (never the global one), so many apps can live in one process."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RedisCollector(connection))
+    registry.register(RedisCollector(connection, settings))
     return registry

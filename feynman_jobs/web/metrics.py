@@ -22,5 +22,6 @@ def _authenticate() -> Response | None:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Every metric, read from Redis now."""
-    body = generate_latest(registry_for(extension().redis))
+    ext = extension()
+    body = generate_latest(registry_for(ext.redis, ext.settings))
     return Response(body, content_type=CONTENT_TYPE_LATEST)

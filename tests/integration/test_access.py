@@ -62,3 +62,12 @@ def test_metrics_need_a_token_when_tokens_are_set(redis_url: str, redis: Redis, 
     assert authorized.status_code == 200
     assert 'feynman_queue_depth{queue="high"} 0.0' in authorized.text
     assert app.get("/healthz").status_code == 200
+
+
+def test_metrics_show_each_configured_budget(redis_url: str, redis: Redis) -> None:
+    app = client(redis_url, budget_daily_usd=5, budget_hourly_usd=0.5)
+    text = app.get("/metrics").text
+    assert 'feynman_budget_limit_usd{window="daily"} 5.0' in text
+    assert 'feynman_budget_remaining_usd{window="hourly"} 0.5' in text
+    assert 'feynman_budget_spent_usd{window="daily"} 0.0' in text
+    assert "feynman_budget_limit_usd{" not in client(redis_url).get("/metrics").text
