@@ -23,11 +23,21 @@ Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 
 
 def text_only(value: object) -> object:
-    """Refuse anything but a string (or None) before pydantic parses a date-time."""
-    # pydantic would read a JSON number as Unix time; the API (and its OpenAPI document) take RFC 3339.
-    if value is not None and not isinstance(value, str):
+    """Refuse anything but an RFC 3339 string (or None) before pydantic parses a date-time."""
+    # pydantic would read a number, or a string of digits (a query parameter), as Unix time.
+    if value is None:
+        return value
+    if not isinstance(value, str) or _is_number(value):
         raise ValueError("must be an RFC 3339 date-time string")
     return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 #: A time in a JSON body: an RFC 3339 string, never a bare number.

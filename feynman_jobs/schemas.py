@@ -41,7 +41,7 @@ class EnqueueRequest(BaseModel):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     depends_on: Annotated[list[JobId], Field(max_length=MAX_DEPENDENCIES)] | None = None
     #: Run even when a dependency failed (by default the job waits, deferred, for a requeue).
-    allow_failed_dependencies: bool = False
+    allow_failed_dependencies: Annotated[bool, Field(strict=True)] = False
     run_at: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
     # strict: JSON `false` or `"3"` is not a number here, as the OpenAPI document says.
     delay_s: Annotated[float, Field(ge=0, le=MAX_DELAY_S, strict=True)] | None = None
@@ -113,7 +113,7 @@ class PauseRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
+    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600, strict=True)] | None = None
 
 
 class StatsQuery(BaseModel):
@@ -130,8 +130,8 @@ class CostsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     granularity: Literal["hour", "day"] = "hour"
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
+    until: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
 
 
 class Progress(BaseModel):
