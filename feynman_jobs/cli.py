@@ -1,9 +1,10 @@
-"""The `feynman-jobs` command: enqueue, status and periodic-job registration from a shell."""
+"""The `feynman-jobs` command: enqueue, status, wait, doctor and periodic-job registration from a shell."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,16 @@ import click
 from redis import Redis
 from redis.exceptions import RedisError
 
+from feynman_jobs import doctor, scheduler_process, schedules
 from feynman_jobs import enqueue as enqueue_mod
-from feynman_jobs import scheduler_process, schedules
 from feynman_jobs.errors import FeynmanError, InvalidRequest
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.queues import connect
-from feynman_jobs.schemas import parse_enqueue_request
+from feynman_jobs.schemas import Progress, parse_enqueue_request
 from feynman_jobs.settings import Settings, load_settings
 from feynman_jobs.status import describe, get_status
+
+_NO_PROGRESS = Progress(fraction=0.0)
 
 
 class Context:
@@ -62,7 +65,7 @@ def main(ctx: click.Context, redis_url: str | None) -> None:
     except FeynmanError as exc:
         raise _fail(exc) from None
     ctx.call_on_close(ctx.obj.close)
-    configure_logging(ctx.obj.settings.log_level)
+    configure_logging(ctx.obj.settings.log_level, ctx.obj.settings.log_format)
 
 
 @main.command("enqueue")
@@ -104,6 +107,49 @@ def status_command(obj: Context, job_id: str) -> None:
 def scheduler_command(obj: Context, interval: float) -> None:
     """Run the scheduler process: periodic jobs to their queues, through Redis outages."""
     scheduler_process.run(obj.settings.redis_url, interval)
+
+
+#: Statuses after which a job will not change by itself.
+ENDED = ("finished", "failed", "stopped", "canceled")
+
+
+@main.command("wait")
+@click.argument("job_id")
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@click.option("--interval", type=float, default=0.5, show_default=True, help="Seconds between polls.")
+@click.pass_obj
+def wait_command(obj: Context, job_id: str, timeout: float | None, interval: float) -> None:
+    """Show a progress bar until the job ends; print its status document; exit 1 unless it finished."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        with click.progressbar(length=1000, label=job_id, file=sys.stderr) as bar:
+            while True:
+                document = get_status(obj.redis, job_id)
+                fraction = 1.0 if document.status in ENDED else (document.progress or _NO_PROGRESS).fraction
+                bar.update(round(min(max(fraction, 0.0), 1.0) * 1000) - bar.pos)
+                if document.status in ENDED:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise click.ClickException(f"job {job_id} is still {document.status} after {timeout:g} s")
+                time.sleep(interval)
+    except (FeynmanError, RedisError) as exc:
+        raise _fail(exc) from None
+    _echo_json(document.model_dump(mode="json"))
+    if document.status != "finished":
+        error = f": {document.error.type}: {document.error.message}" if document.error else ""
+        raise click.ClickException(f"job {job_id} {document.status}{error}")
+
+
+@main.command("doctor")
+@click.pass_obj
+def doctor_command(obj: Context) -> None:
+    """Check Redis, workers, the scheduler, serialized job data and versions; exit 1 if anything is wrong."""
+    findings = doctor.diagnose(obj.redis)
+    for finding in findings:
+        click.echo(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
+    failed = [finding for finding in findings if not finding.ok]
+    if failed:
+        raise click.ClickException(f"{len(failed)} problem(s) found")
 
 
 @main.group("schedules")

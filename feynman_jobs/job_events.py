@@ -47,7 +47,8 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return max(0.0, (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds())
 
 
-def _bucket_label(bound: float) -> str:
+def bucket_label(bound: float) -> str:
+    """The Prometheus `le` label of a bucket bound."""
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
@@ -70,7 +71,7 @@ def record(
             if value is None:
                 continue
             bound = next(bound for bound in BUCKETS if value <= bound)
-            pipe.hincrby(key, f"{series}|{_bucket_label(bound)}", 1)
+            pipe.hincrby(key, f"{series}|{bucket_label(bound)}", 1)
             pipe.hincrbyfloat(key, f"{series}|sum", value)
         event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id}
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
@@ -80,17 +81,33 @@ def record(
 
 
 def _record_job(job: Job, connection: Redis, outcome: str) -> None:
+    job_type = type_of(job.func_name)
+    wait_s = _seconds(job.enqueued_at, job.started_at)
+    run_s = _seconds(job.started_at, job.ended_at)
+    # One line per attempt; the fields travel as `extra` so JSON logs carry them as keys.
+    fields: dict[str, Any] = {"job_type": job_type, "job_id": job.id, "queue": job.origin, "outcome": outcome}
+    fields |= {"duration_s": round(run_s, 6) if run_s is not None else None}
+    fields |= {"wait_s": round(wait_s, 6) if wait_s is not None else None}
+    logger.info(
+        "job %s type=%s id=%s queue=%s duration_s=%s",
+        outcome,
+        job_type,
+        job.id,
+        job.origin,
+        fields["duration_s"],
+        extra=fields,
+    )
     # Bookkeeping must never fail the job: RQ would record the callback's error as the job's.
     try:
         if outcome != "retried" and job.meta.get("reserved"):
             budget.release(connection, job.id)
         record(
             connection,
-            job_type=type_of(job.func_name),
+            job_type=job_type,
             queue=job.origin,
             outcome=outcome,
-            wait_s=_seconds(job.enqueued_at, job.started_at),
-            run_s=_seconds(job.started_at, job.ended_at),
+            wait_s=wait_s,
+            run_s=run_s,
             job_id=job.id,
         )
     except RedisError:

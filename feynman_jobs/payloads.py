@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 #: Bounds that keep one job's payload small enough for Redis and for a model's context.
 MAX_MESSAGES = 500
@@ -20,6 +20,28 @@ Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
 Namespace = Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOPIC_CHARS)]
+
+
+def text_only(value: object) -> object:
+    """Refuse anything but an RFC 3339 string (or None) before pydantic parses a date-time."""
+    # pydantic would read a number, or a string of digits (a query parameter), as Unix time.
+    if value is None:
+        return value
+    if not isinstance(value, str) or _is_number(value):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: A time in a JSON body: an RFC 3339 string, never a bare number.
+JsonDatetime = Annotated[datetime, BeforeValidator(text_only)]
 
 
 class Payload(BaseModel):
@@ -102,4 +124,4 @@ class RollupCosts(Payload):
     """Fold the cost ledger of one window into its rollup."""
 
     granularity: Literal["hour", "day"]
-    window_start: datetime | None = None
+    window_start: JsonDatetime | None = None

@@ -125,7 +125,13 @@ def plan_job(
 
 def _scheduled_time(request: EnqueueRequest) -> datetime | None:
     if request.run_at is not None:
-        return request.run_at.astimezone(UTC)
-    if request.delay_s:
-        return datetime.now(UTC) + timedelta(seconds=request.delay_s)
-    return None
+        when = request.run_at.astimezone(UTC)
+    elif request.delay_s:
+        when = datetime.now(UTC) + timedelta(seconds=request.delay_s)
+    else:
+        return None
+    # RQ's ScheduledJobRegistry keeps whole seconds and truncates: without rounding up, a job could
+    # start up to a second before the time asked for.
+    if when.microsecond:
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
+    return when

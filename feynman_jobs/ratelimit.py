@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
@@ -17,6 +17,10 @@ from feynman_jobs.errors import HoldJob
 from feynman_jobs.queues import KEY_PREFIX
 from feynman_jobs.settings import Settings
 
+#: The window the limits are kept over: a minute plus a margin, because the provider counts a request
+#: when it arrives, a moment after we counted it; without the margin, latency jitter let 9 requests
+#: of an RPM of 8 land inside one of the provider's minutes.
+WINDOW_S = 62
 #: How long a model call waits for the window before its job is held and rescheduled instead.
 MAX_WAIT_S = 20.0
 _NAMESPACE = "llm"
@@ -32,8 +36,8 @@ class ProviderLimiter:
             key_prefix=KEY_PREFIX + "ratelimit",
         )
         self._limiter = MovingWindowRateLimiter(storage)
-        self._rpm = RateLimitItemPerMinute(settings.llm_rpm) if settings.llm_rpm else None
-        self._tpm = RateLimitItemPerMinute(settings.llm_tpm) if settings.llm_tpm else None
+        self._rpm = RateLimitItemPerSecond(settings.llm_rpm, WINDOW_S) if settings.llm_rpm else None
+        self._tpm = RateLimitItemPerSecond(settings.llm_tpm, WINDOW_S) if settings.llm_tpm else None
 
     @property
     def enabled(self) -> bool:

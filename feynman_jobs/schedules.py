@@ -34,7 +34,7 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("periodic-rollup_costs-day", "rollup_costs", {"granularity": "day"}, cron="7 * * * *"),
     # Every 15 s: with workers heartbeating every <= 45 s, a dead worker's job is retried within ~80 s.
     Periodic("periodic-reap_abandoned_jobs", "reap_abandoned_jobs", {}, interval_s=15),
-    Periodic("periodic-clean_registries", "clean_registries", {}, cron="*/10 * * * *"),
+    Periodic("periodic-clean_registries", "clean_registries", {}, cron="* * * * *"),
 )
 
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
+    RootModel,
     StringConstraints,
     ValidationError,
+    create_model,
     model_validator,
 )
 
+from feynman_jobs.catalog import CATALOG
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.payloads import Namespace
+from feynman_jobs.payloads import Namespace, text_only
 
 JobId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 QueueName = Literal["high", "default", "low"]
@@ -37,11 +41,12 @@ class EnqueueRequest(BaseModel):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     depends_on: Annotated[list[JobId], Field(max_length=MAX_DEPENDENCIES)] | None = None
     #: Run even when a dependency failed (by default the job waits, deferred, for a requeue).
-    allow_failed_dependencies: bool = False
-    run_at: AwareDatetime | None = None
-    delay_s: Annotated[float, Field(ge=0, le=MAX_DELAY_S)] | None = None
-    timeout_s: Annotated[int, Field(ge=1)] | None = None
-    max_retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    allow_failed_dependencies: Annotated[bool, Field(strict=True)] = False
+    run_at: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
+    # strict: JSON `false` or `"3"` is not a number here, as the OpenAPI document says.
+    delay_s: Annotated[float, Field(ge=0, le=MAX_DELAY_S, strict=True)] | None = None
+    timeout_s: Annotated[int, Field(ge=1, strict=True)] | None = None
+    max_retries: Annotated[int, Field(ge=0, le=10, strict=True)] | None = None
     meta: dict[str, JsonValue] | None = None
 
     @model_validator(mode="after")
@@ -51,6 +56,29 @@ class EnqueueRequest(BaseModel):
         if self.depends_on and (self.run_at is not None or self.delay_s is not None):
             raise ValueError("depends_on cannot be combined with run_at or delay_s")
         return self
+
+
+def _typed_request(job_type: str) -> type[EnqueueRequest]:
+    spec = CATALOG[job_type]
+    job_literal: Any = Literal[job_type]
+    return create_model(
+        f"Enqueue{spec.payload_model.__name__}",
+        __base__=EnqueueRequest,
+        __doc__=f"A `{job_type}` job and its payload.",
+        type=(job_literal, ...),
+        payload=(spec.payload_model, ...),
+    )
+
+
+#: The enqueue body as the OpenAPI document shows it: EnqueueRequest narrowed to each catalog type and
+#: its payload model (the API validates the same two models one after the other).
+_ONE_OF_TYPES: Any = Annotated[
+    Union[tuple(_typed_request(name) for name in CATALOG)],  # noqa: UP007
+    Field(discriminator="type"),
+]
+TypedEnqueueRequest: type[BaseModel] = create_model(
+    "TypedEnqueueRequest", __base__=RootModel, __doc__="One job to enqueue.", root=(_ONE_OF_TYPES, ...)
+)
 
 
 JobStatusWord = Literal[
@@ -85,7 +113,7 @@ class PauseRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
+    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600, strict=True)] | None = None
 
 
 class StatsQuery(BaseModel):
@@ -102,8 +130,8 @@ class CostsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     granularity: Literal["hour", "day"] = "hour"
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
+    until: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
 
 
 class Progress(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     idempotency_ttl: int = Field(DEFAULT_IDEMPOTENCY_TTL, gt=0, validation_alias="FEYNMAN_IDEMPOTENCY_TTL")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, validation_alias="FEYNMAN_MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="FEYNMAN_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", validation_alias="FEYNMAN_LOG_FORMAT")
 
     @field_validator("api_tokens", mode="before")
     @classmethod

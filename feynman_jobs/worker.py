@@ -18,6 +18,7 @@ import contextlib
 import os
 import time
 
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker
@@ -37,9 +38,17 @@ class FeynmanWorker(Worker):
     ) -> tuple[Job, Queue] | None:
         """Dequeue as RQ does; a job dequeued during a pause goes back to the front of its queue."""
         while True:
-            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-            if result is None or not is_suspended(self.connection, self):
-                return result
+            try:
+                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+                if result is None or not is_suspended(self.connection, self):
+                    return result
+            except LOST_REDIS as exc:
+                # RQ retries its blocking pop itself, but not the state writes around it.
+                self.log.warning("Worker %s: lost Redis while waiting for work (%s)", self.name, exc)
+                self._wait_for_redis()
+                if self._stop_requested:
+                    return None
+                continue
             job, queue = result
             self._hand_back(job, queue)
             self.log.info("Worker %s: paused; job %s handed back to %s", self.name, job.id, queue.name)
@@ -54,6 +63,37 @@ class FeynmanWorker(Worker):
             self._reap_horse()
             self._wait_for_redis()
             self._settle(job, queue, exc)
+
+    # The work loop's own Redis calls between jobs: RQ quits on a connection error in any of them.
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat; during an outage, wait for Redis instead of quitting."""
+        while True:
+            try:
+                super().heartbeat(timeout, pipeline)
+                return
+            except LOST_REDIS as exc:
+                self.log.warning("Worker %s: heartbeat failed (%s); waiting for Redis", self.name, exc)
+                self._wait_for_redis()
+                if self._stop_requested:
+                    return
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's pause check; during an outage, wait for Redis instead of quitting."""
+        while True:
+            try:
+                super().check_for_suspension(burst)
+                return
+            except LOST_REDIS:
+                self._wait_for_redis()
+                if self._stop_requested:
+                    return
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's registry upkeep; skipped (not fatal) while Redis is unreachable."""
+        try:
+            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        except LOST_REDIS as exc:
+            self.log.warning("Worker %s: maintenance skipped, Redis unreachable (%s)", self.name, exc)
 
     def _hand_back(self, job: Job, queue: Queue) -> None:
         with self.connection.pipeline() as pipe:

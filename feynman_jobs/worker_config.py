@@ -19,7 +19,7 @@ _settings = load_settings()
 
 REDIS_URL = _settings.redis_url
 QUEUES = list(QUEUE_NAMES)
-DICT_CONFIG = dict_config(_settings.log_level)
+DICT_CONFIG = dict_config(_settings.log_level, _settings.log_format)
 
 # RQ applies DICT_CONFIG only after importing this module; apply it first so the embedder's load
 # line (how a load is seen and counted) reaches the worker's log. RQ applying it again is harmless.

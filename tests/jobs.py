@@ -25,6 +25,19 @@ def record_start(tag: str) -> str:
     return tag
 
 
+def block_until_released(key: str) -> str:
+    """Hold the worker busy until a test pushes to `key` (no sleeps: the test decides when)."""
+    job = get_current_job()
+    assert job is not None
+    job.connection.blpop([key], timeout=120)
+    return key
+
+
+def fail_always(message: str) -> None:
+    """Raise, so RQ records a failure (or a retry)."""
+    raise RuntimeError(message)
+
+
 def slow_first_time(marker: str, seconds: float) -> str:
     """Sleep `seconds` on the first run only (so a killed first run can be retried quickly)."""
     job = get_current_job()

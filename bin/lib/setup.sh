@@ -34,3 +34,16 @@ ensure_redis_server() {
   echo "(or set REDIS_URL to a Redis you already run)" >&2
   exit 1
 }
+
+# Debian's chromium for the browser test (Playwright drives it; its own browser download fails offline).
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium (Debian package, for the browser test)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+    command -v chromium >/dev/null 2>&1 && return 0
+  fi
+  echo "chromium is not installed; the browser test will be skipped." >&2
+  echo "Install it with: sudo apt-get install -y chromium" >&2
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 STALE_AFTER_S = 60
 #: Index entries checked per run of clean_registries.
 INDEX_SWEEP = 10_000
+#: A job `queued` this long but in no queue was lost by a worker between pop and start.
+ORPHAN_AGE_S = 60
+ORPHAN_RECHECK_S = 2.0
 
 
 def _worker_alive(conn: Redis, worker_name: str, now: datetime, stale_after_s: int) -> bool:
@@ -82,5 +86,40 @@ def clean_registries() -> dict[str, Any]:
         gone = [member for member, alive in zip(members, exists, strict=True) if not alive]
         if gone:
             removed += int(conn.zrem(key, *gone))
-    logger.info("cleaned registries %s index_entries_removed=%d", log_extra(job), removed)
-    return {"index_entries_removed": removed}
+    orphans = _requeue_orphans(conn)
+    logger.info(
+        "cleaned registries %s index_entries_removed=%d orphans_requeued=%d", log_extra(job), removed, orphans
+    )
+    return {"index_entries_removed": removed, "orphans_requeued": orphans}
+
+
+def _requeue_orphans(conn: Redis, older_than_s: int = ORPHAN_AGE_S) -> int:
+    """Put back `queued` jobs that are in no queue: a worker popped them and lost Redis before it
+    could start them (RQ's multi-queue pop has no intermediate queue to recover them from)."""
+    members = [redisio.text(m) for m in conn.zrevrange(INDEX_KEY, 0, INDEX_SWEEP - 1)]
+    with conn.pipeline(transaction=False) as pipe:
+        for member in members:
+            pipe.hmget(JsonJob.key_for(member), ["status", "origin", "enqueued_at"])
+        fields = pipe.execute()
+    now = datetime.now(UTC)
+    candidates = []
+    for job_id, (status, origin, enqueued_at) in zip(members, fields, strict=True):
+        if status != b"queued" or not origin or not enqueued_at:
+            continue
+        when = datetime.fromisoformat(redisio.text(enqueued_at).replace("Z", "+00:00"))
+        if (now - when).total_seconds() > older_than_s:
+            candidates.append((job_id, redisio.text(origin)))
+    if not candidates:
+        return 0
+    # A worker that has just popped a job starts it within milliseconds: look again a moment later,
+    # so only jobs that stayed queued-but-nowhere are put back.
+    time.sleep(ORPHAN_RECHECK_S)
+    requeued = 0
+    for job_id, origin in candidates:
+        queue_key = get_queue(origin, conn).key
+        still_queued = conn.hget(JsonJob.key_for(job_id), "status") == b"queued"
+        if still_queued and conn.lpos(queue_key, job_id) is None:
+            conn.lpush(queue_key, job_id)
+            requeued += 1
+            logger.warning("requeued orphaned job id=%s queue=%s", job_id, origin)
+    return requeued

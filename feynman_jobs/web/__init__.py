@@ -6,7 +6,7 @@ from flask import Flask
 
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.settings import Settings, load_settings
-from feynman_jobs.web import api, batches, costs, health, queues, search
+from feynman_jobs.web import api, batches, costs, health, metrics, queues, search
 from feynman_jobs.web.dashboard import init_dashboard
 from feynman_jobs.web.extension import init_extension
 from feynman_jobs.web.problems import register_handlers
@@ -15,16 +15,16 @@ __all__ = ["create_app", "init_app"]
 
 
 def init_app(app: Flask, settings: Settings | None = None) -> None:
-    """Register the API and health routes on a host app (no dashboard, no app-wide error handlers)."""
+    """Register the API, health and /metrics routes on a host app (no dashboard, no app-wide handlers)."""
     init_extension(app, settings or load_settings())
-    for blueprint in (api.bp, batches.bp, queues.bp, costs.bp, search.bp, health.bp):
+    for blueprint in (api.bp, batches.bp, queues.bp, costs.bp, search.bp, health.bp, metrics.bp):
         app.register_blueprint(blueprint)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The feynman_jobs web app: API, health, rq-dashboard at /rq, problem documents for every error."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask("feynman_jobs")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]

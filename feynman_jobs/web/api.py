@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 
 from feynman_jobs import control, enqueue, listing
 from feynman_jobs.catalog import CATALOG
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.schemas import ListJobsQuery, parse_enqueue_request
+from feynman_jobs.schemas import (
+    EnqueueRequest,
+    JobStatusDocument,
+    ListJobsQuery,
+    TypedEnqueueRequest,
+    parse_enqueue_request,
+)
 from feynman_jobs.status import describe, get_status
 from feynman_jobs.web.blueprints import api_blueprint, parse_query, read_json_body
+from feynman_jobs.web.documents import JobsPage
 from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import document_for, documented
 
 bp = api_blueprint("feynman_api", __name__)
+JOB_NOT_FOUND = {404: "`job-not-found`: no job with this id, or it expired"}
+IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"
+BUDGET_EXCEEDED = (
+    "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
+)
 
 
 def with_header_key(body: Any) -> Any:
@@ -31,6 +44,18 @@ def with_header_key(body: Any) -> Any:
 
 
 @bp.post("/jobs")
+@documented(
+    body=TypedEnqueueRequest,
+    responses={202: JobStatusDocument, 200: JobStatusDocument},
+    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED},
+    headers={
+        "Idempotency-Key": {
+            "description": "the same key returns the same job (same as the idempotency_key field)",
+            "schema": EnqueueRequest.model_json_schema()["properties"]["idempotency_key"]["anyOf"][0],
+        }
+    },
+    response_headers={"Location": "the URL of the job's status document"},
+)
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue one job: 202 with its status document (200 and the existing job for a known key)."""
     job_request = parse_enqueue_request(with_header_key(read_json_body()))
@@ -42,12 +67,16 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @bp.get("/jobs/<job_id>")
+@documented(
+    responses={200: JobStatusDocument}, problems={404: "`job-not-found`: no job with this id, or it expired"}
+)
 def read_job(job_id: str) -> dict[str, Any]:
     """The status document of one job."""
     return get_status(extension().redis, job_id).model_dump(mode="json")
 
 
 @bp.get("/jobs")
+@documented(query=ListJobsQuery, responses={200: JobsPage})
 def list_jobs() -> dict[str, Any]:
     """Jobs newest first, filtered by queue, status and type, a page at a time."""
     query = parse_query(ListJobsQuery)
@@ -67,6 +96,10 @@ def list_jobs() -> dict[str, Any]:
 
 
 @bp.post("/jobs/<job_id>/cancel")
+@documented(
+    responses={200: JobStatusDocument, 202: JobStatusDocument},
+    problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: the job has already ended"},
+)
 def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
     """Cancel a waiting job (200), or ask its worker to stop a running one (202); 409 if it has ended."""
     connection = extension().redis
@@ -76,8 +109,19 @@ def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
 
 
 @bp.post("/jobs/<job_id>/requeue")
+@documented(
+    responses={202: JobStatusDocument},
+    problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: only failed, stopped or canceled jobs run again"},
+)
 def requeue_job(job_id: str) -> tuple[dict[str, Any], int]:
     """Run a failed, stopped or canceled job again; 409 for any other state."""
     connection = extension().redis
     job = control.requeue(connection, job_id)
     return describe(connection, job).model_dump(mode="json"), 202
+
+
+@bp.get("/openapi.json")
+@documented(responses={200: None})
+def openapi_document() -> dict[str, Any]:
+    """This API's OpenAPI 3.1 document."""
+    return document_for(current_app)

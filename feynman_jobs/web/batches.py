@@ -11,10 +11,14 @@ from feynman_jobs import batches, enqueue
 from feynman_jobs.errors import FieldError, InvalidRequest
 from feynman_jobs.schemas import BatchRequest, EnqueueRequest, field_errors
 from feynman_jobs.status import describe
+from feynman_jobs.web.api import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE
 from feynman_jobs.web.blueprints import api_blueprint, read_json_body
+from feynman_jobs.web.documents import BatchCreated, BatchProgress
 from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import documented
 
 bp = api_blueprint("feynman_batches", __name__)
+BATCH_NOT_FOUND = {404: "`batch-not-found`: no batch with this id, or it expired"}
 
 
 def _parse(body: Any) -> list[EnqueueRequest]:
@@ -37,6 +41,12 @@ def _parse(body: Any) -> list[EnqueueRequest]:
 
 
 @bp.post("/batches")
+@documented(
+    body=BatchRequest,
+    responses={202: BatchCreated},
+    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED},
+    response_headers={"Location": "the URL of the batch's progress"},
+)
 def create_batch() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue every job of the batch in one transaction (all or nothing): 202 with the batch id."""
     requests = _parse(read_json_body())
@@ -53,12 +63,14 @@ def create_batch() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @bp.get("/batches/<batch_id>")
+@documented(responses={200: BatchProgress}, problems=BATCH_NOT_FOUND)
 def read_batch(batch_id: str) -> dict[str, Any]:
     """Counts by status and the fraction of the batch's jobs that have ended."""
     return batches.progress(extension().redis, batch_id)
 
 
 @bp.post("/batches/<batch_id>/cancel")
+@documented(responses={200: None}, problems=BATCH_NOT_FOUND)
 def cancel_batch(batch_id: str) -> dict[str, Any]:
     """Cancel every waiting job of the batch and stop the running ones."""
     return batches.cancel(extension().redis, batch_id)

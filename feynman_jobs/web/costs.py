@@ -9,9 +9,10 @@ from feynman_jobs import budget, rollups
 from feynman_jobs.errors import FieldError, InvalidRequest
 from feynman_jobs.estimate import estimate_plan
 from feynman_jobs.planning import plan_job
-from feynman_jobs.schemas import CostsQuery, parse_enqueue_request
+from feynman_jobs.schemas import CostsQuery, TypedEnqueueRequest, parse_enqueue_request
 from feynman_jobs.web.blueprints import api_blueprint, parse_query, read_json_body
 from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
 
 bp = api_blueprint("feynman_costs", __name__)
 
@@ -20,6 +21,7 @@ DEFAULT_WINDOWS = 24
 
 
 @bp.post("/estimate")
+@documented(body=TypedEnqueueRequest, responses={200: None})
 def estimate() -> dict[str, Any]:
     """What a job request would cost (with its follow-up) and whether each budget has room; no writes."""
     ext = extension()
@@ -34,6 +36,7 @@ def estimate() -> dict[str, Any]:
 
 
 @bp.get("/costs")
+@documented(query=CostsQuery, responses={200: None}, problems=QUERY_PROBLEM)
 def costs() -> dict[str, Any]:
     """Cost rollups by model and job type; the current window is computed live from the ledger."""
     query = parse_query(CostsQuery)
@@ -57,6 +60,7 @@ def costs() -> dict[str, Any]:
 
 
 @bp.get("/budget")
+@documented(responses={200: None})
 def read_budget() -> dict[str, Any]:
     """Each configured budget: limit, spent, reserved by accepted jobs, remaining, reset time."""
     ext = extension()

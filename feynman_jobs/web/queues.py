@@ -7,7 +7,9 @@ from typing import Any
 from feynman_jobs import control, queue_stats, stats
 from feynman_jobs.schemas import PauseRequest, StatsQuery
 from feynman_jobs.web.blueprints import api_blueprint, parse_body, parse_query
+from feynman_jobs.web.documents import QueuesDocument
 from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
 
 bp = api_blueprint("feynman_queues", __name__)
 
@@ -22,12 +24,14 @@ def _queues_document() -> dict[str, Any]:
 
 
 @bp.get("/queues")
+@documented(responses={200: QueuesDocument})
 def read_queues() -> dict[str, Any]:
     """Per queue: depth, registry counts, age of the oldest waiting job; and whether work is paused."""
     return _queues_document()
 
 
 @bp.post("/queues/pause")
+@documented(body=PauseRequest, body_optional=True, responses={200: QueuesDocument})
 def pause_queues() -> dict[str, Any]:
     """Stop workers from taking new jobs (running ones finish), for `duration_s` or until resumed."""
     body = parse_body(PauseRequest)
@@ -36,6 +40,7 @@ def pause_queues() -> dict[str, Any]:
 
 
 @bp.post("/queues/resume")
+@documented(responses={200: QueuesDocument})
 def resume_queues() -> dict[str, Any]:
     """Let workers take jobs again."""
     control.resume(extension().redis)
@@ -43,6 +48,7 @@ def resume_queues() -> dict[str, Any]:
 
 
 @bp.get("/stats")
+@documented(query=StatsQuery, responses={200: None}, problems=QUERY_PROBLEM)
 def read_stats() -> dict[str, Any]:
     """Throughput, wait and run time p50/p95 and success rate over `window` seconds, by type and queue."""
     query = parse_query(StatsQuery)

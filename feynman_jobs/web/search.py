@@ -8,10 +8,11 @@ from flask import Blueprint, Response, current_app, request
 
 from feynman_jobs.memory import MEMORY_NAMESPACE
 from feynman_jobs.providers.embedders import get_embedder
-from feynman_jobs.schemas import SearchHit, SearchResults, parse_search_query
+from feynman_jobs.schemas import SearchHit, SearchQuery, SearchResults, parse_search_query
 from feynman_jobs.vectors import RedisVectorStore, VectorSpaceMismatch
 from feynman_jobs.web.auth import require_token
 from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
 from feynman_jobs.web.problems import problem, register_handlers
 
 bp = Blueprint("feynman_search", __name__, url_prefix="/api")
@@ -39,6 +40,14 @@ def _mismatch(error: VectorSpaceMismatch) -> Response:
 
 
 @bp.get("/memories/search")
+@documented(
+    query=SearchQuery,
+    responses={200: SearchResults},
+    problems={
+        **QUERY_PROBLEM,
+        409: "`vector-space-mismatch`: the namespace was indexed with another embedder",
+    },
+)
 def search_memories() -> dict[str, Any]:
     """The k chunks most similar to q in a namespace (default: consolidated memories), best first."""
     query = parse_search_query(request.args.to_dict(flat=False))

@@ -36,6 +36,8 @@ def test_5000_jobs_from_8_clients_each_run_exactly_once(stack: Stack) -> None:
 def test_a_redis_restart_mid_load_loses_nothing_and_everyone_reconnects(stack: Stack) -> None:
     workers = [stack.add_worker() for _ in range(2)]
     stack.start_scheduler()
+    # Running workers are what must reconnect (one still starting would exit, for its supervisor).
+    wait_until(lambda: stack.client.scard("rq:workers") == 2, 30, "both workers to register")
     result: dict[str, object] = {}
 
     def run_load() -> None:

@@ -143,6 +143,24 @@ BAD_REQUESTS: list[tuple[str, Any, int, str, str | None]] = [
     ("negative timeout", {**VALID, "timeout_s": -5}, 422, "invalid-request", "#/timeout_s"),
     ("timeout above the type's limit", {**VALID, "timeout_s": 99999}, 422, "invalid-request", "#/timeout_s"),
     ("too many retries", {**VALID, "max_retries": 99}, 422, "invalid-request", "#/max_retries"),
+    # Found by schemathesis: lax pydantic read `false` as 0 and a number as Unix time.
+    ("boolean retries", {**VALID, "max_retries": False}, 422, "invalid-request", "#/max_retries"),
+    ("numeric run_at", {**VALID, "run_at": 0}, 422, "invalid-request", "#/run_at"),
+    ("digits for run_at", {**VALID, "run_at": "1700000000"}, 422, "invalid-request", "#/run_at"),
+    (
+        "number for a boolean",
+        {**VALID, "allow_failed_dependencies": 0},
+        422,
+        "invalid-request",
+        "#/allow_failed_dependencies",
+    ),
+    (
+        "numeric window_start",
+        {"type": "rollup_costs", "payload": {"granularity": "day", "window_start": 0}},
+        422,
+        "invalid-request",
+        "#/payload/window_start",
+    ),
     ("unknown dependency", {**VALID, "depends_on": ["nope"]}, 422, "invalid-request", "#/depends_on/0"),
     (
         "run_at without timezone",
@@ -251,3 +269,11 @@ def test_tokens_when_configured_are_required_on_the_api_only(fake: fakeredis.Fak
     accepted = client.post("/api/jobs", json=VALID, headers={"Authorization": "Bearer tok-two"})
     assert accepted.status_code == 202
     assert client.get("/healthz").status_code == 200
+
+
+def test_query_times_and_pause_durations_are_not_coerced(client: FlaskClient) -> None:
+    # Found by schemathesis: `until=0.5` was read as Unix time, `true` as a one-second pause.
+    body = _problem(client.get("/api/costs?until=0.5"), 422, "invalid-request")
+    assert [error["pointer"] for error in body["errors"]] == ["#/query/until"]
+    body = _problem(client.post("/api/queues/pause", json={"duration_s": True}), 422, "invalid-request")
+    assert [error["pointer"] for error in body["errors"]] == ["#/duration_s"]

@@ -27,6 +27,7 @@ def test_defaults_work_on_a_developer_machine() -> None:
     assert settings.llm_base_url is None
     assert settings.budget_daily_usd is None
     assert settings.llm_rpm is None
+    assert settings.log_format == "text"
 
 
 def test_values_are_read_and_typed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,6 +70,7 @@ def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FEYNMAN_PRICES", "{not json"),
         ("FEYNMAN_PRICES", '{"m": {"input_per_mtok": 1}}'),
         ("FEYNMAN_LOG_LEVEL", "LOUD"),
+        ("FEYNMAN_LOG_FORMAT", "xml"),
         ("FEYNMAN_LLM_BASE_URL", "api.openai.com/v1"),
         ("FEYNMAN_LLM_TIMEOUT_S", "0"),
         ("FEYNMAN_EMBEDDINGS_BASE_URL", "localhost:8080/v1"),
