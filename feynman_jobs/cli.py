@@ -9,50 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from redis import Redis
 from redis.exceptions import RedisError
 
-from feynman_jobs import doctor, scheduler_process, schedules
+from feynman_jobs import cli_ops, doctor, scheduler_process, schedules
 from feynman_jobs import enqueue as enqueue_mod
-from feynman_jobs.errors import FeynmanError, InvalidRequest
+from feynman_jobs.cli_context import Context, echo_json, fail
+from feynman_jobs.errors import FeynmanError
 from feynman_jobs.logs import configure_logging
-from feynman_jobs.queues import connect
 from feynman_jobs.schemas import Progress, parse_enqueue_request
-from feynman_jobs.settings import Settings, load_settings
 from feynman_jobs.status import describe, get_status
 
 _NO_PROGRESS = Progress(fraction=0.0)
-
-
-class Context:
-    """Settings read once, a Redis client opened only when a command needs it."""
-
-    def __init__(self, redis_url: str | None) -> None:
-        self.settings: Settings = load_settings(**({"redis_url": redis_url} if redis_url else {}))
-        self._redis: Redis | None = None
-
-    @property
-    def redis(self) -> Redis:
-        if self._redis is None:
-            self._redis = connect(self.settings.redis_url)
-        return self._redis
-
-    def close(self) -> None:
-        if self._redis is not None:
-            self._redis.close()
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-
-
-def _fail(error: Exception) -> click.ClickException:
-    if isinstance(error, InvalidRequest) and error.errors:
-        details = "; ".join(f"{e.pointer}: {e.detail}" for e in error.errors)
-        return click.ClickException(f"{error.detail}: {details}")
-    if isinstance(error, RedisError):
-        return click.ClickException(f"Redis cannot be reached: {error}")
-    return click.ClickException(str(error))
 
 
 @click.group()
@@ -63,7 +30,7 @@ def main(ctx: click.Context, redis_url: str | None) -> None:
     try:
         ctx.obj = Context(redis_url)
     except FeynmanError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     ctx.call_on_close(ctx.obj.close)
     configure_logging(ctx.obj.settings.log_level, ctx.obj.settings.log_format)
 
@@ -81,11 +48,11 @@ def enqueue_command(obj: Context, job_type: str, payload: str, queue: str | None
         if queue:
             body["queue"] = queue
         submitted = enqueue_mod.submit(obj.redis, obj.settings, parse_enqueue_request(body))
-        _echo_json(describe(obj.redis, submitted.job).model_dump(mode="json"))
+        echo_json(describe(obj.redis, submitted.job).model_dump(mode="json"))
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot read the payload: {exc}") from None
     except (FeynmanError, RedisError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 @main.command("status")
@@ -94,9 +61,9 @@ def enqueue_command(obj: Context, job_type: str, payload: str, queue: str | None
 def status_command(obj: Context, job_id: str) -> None:
     """Print the status document of a job."""
     try:
-        _echo_json(get_status(obj.redis, job_id).model_dump(mode="json"))
+        echo_json(get_status(obj.redis, job_id).model_dump(mode="json"))
     except (FeynmanError, RedisError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 @main.command("scheduler")
@@ -133,8 +100,8 @@ def wait_command(obj: Context, job_id: str, timeout: float | None, interval: flo
                     raise click.ClickException(f"job {job_id} is still {document.status} after {timeout:g} s")
                 time.sleep(interval)
     except (FeynmanError, RedisError) as exc:
-        raise _fail(exc) from None
-    _echo_json(document.model_dump(mode="json"))
+        raise fail(exc) from None
+    echo_json(document.model_dump(mode="json"))
     if document.status != "finished":
         error = f": {document.error.type}: {document.error.message}" if document.error else ""
         raise click.ClickException(f"job {job_id} {document.status}{error}")
@@ -165,7 +132,7 @@ def schedules_sync(obj: Context) -> None:
         for periodic_id in schedules.sync(obj.redis):
             click.echo(periodic_id)
     except RedisError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 @schedules_group.command("list")
@@ -173,9 +140,16 @@ def schedules_sync(obj: Context) -> None:
 def schedules_list(obj: Context) -> None:
     """List the periodic jobs with their next run time."""
     try:
-        _echo_json(schedules.listing(obj.redis))
+        echo_json(schedules.listing(obj.redis))
     except RedisError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
+
+
+main.add_command(cli_ops.queues_command)
+main.add_command(cli_ops.costs_command)
+main.add_command(cli_ops.budget_command)
+main.add_command(cli_ops.pause_command)
+main.add_command(cli_ops.resume_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

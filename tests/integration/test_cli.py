@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from redis import Redis
 
+from feynman_jobs import ledger
 from feynman_jobs.cli import main
 from feynman_jobs.schedules import PERIODIC
 from tests.support import VENV_BIN
@@ -69,3 +70,22 @@ def test_an_unreachable_redis_is_a_clear_error() -> None:
     result = CliRunner().invoke(main, ["--redis-url", "redis://127.0.0.1:1/0", "status", "some-id"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: Redis cannot be reached")
+
+
+def test_operator_commands_pause_queues_costs_budget(redis_url: str, redis: Redis) -> None:
+    runner = CliRunner()
+    base = ["--redis-url", redis_url]
+    assert runner.invoke(main, [*base, "pause", "--duration", "60"]).output.strip() == "paused for 60 s"
+    queues = json.loads(runner.invoke(main, [*base, "queues"]).output)
+    assert queues["paused"] is True
+    assert [row["name"] for row in queues["queues"]] == ["high", "default", "low"]
+    assert runner.invoke(main, [*base, "resume"]).output.strip() == "resumed"
+    assert json.loads(runner.invoke(main, [*base, "queues"]).output)["paused"] is False
+    ledger.record_call(
+        redis, model="m", tokens_in=5, tokens_out=7, usd_micros=250_000, job_id="j", job_type="t"
+    )
+    [current] = json.loads(runner.invoke(main, [*base, "costs", "--windows", "1"]).output)
+    assert (current["calls"], current["tokens_in"], current["usd"]) == (1, 5, 0.25)
+    result = CliRunner(env={"FEYNMAN_BUDGET_DAILY_USD": "1"}).invoke(main, [*base, "budget"])
+    [daily] = json.loads(result.output)
+    assert (daily["budget"], daily["spent_usd"], daily["remaining_usd"]) == ("daily", 0.25, 0.75)
