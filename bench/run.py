@@ -31,7 +31,8 @@ from bench.harness import (
     wait_finished,
 )
 from feynman_jobs.settings import load_settings
-from tests.support import Process, free_port, http, procfile_command, redis_server, wait_until
+from tests.integration.conftest import start_web
+from tests.support import Process, http, procfile_command, redis_server
 
 ROWS: list[tuple[str, str, float, float, str, str]] = []
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour", "window_start": "2026-11-23T10:00:00Z"}}
@@ -153,21 +154,6 @@ def priority_rows(redis: Redis, url: str, tmp: Path) -> None:
     )
 
 
-def web(url: str, tmp: Path) -> tuple[Process, str]:
-    port = free_port()
-    proc = Process("web", {"REDIS_URL": url, "PORT": str(port), "WEB_CONCURRENCY": "2"}, tmp / "web.log")
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return http("GET", base + "/healthz")[0] == 200
-        except OSError:
-            return False
-
-    wait_until(up, 30, "gunicorn")
-    return proc, base
-
-
 def main() -> None:
     """Run every comparison and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
@@ -176,7 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, redis_server(Path(folder) / "redis") as url:
         tmp = Path(folder)
         redis = Redis.from_url(url)
-        web_proc, base = web(url, tmp)
+        web_proc, base = start_web(url, tmp / "web.log")
         try:
             enqueue_rows(redis, url, base, args.jobs)
         finally:

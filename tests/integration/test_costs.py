@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -18,26 +17,19 @@ from werkzeug import Request, Response
 
 from feynman_jobs import ledger, rollups
 from feynman_jobs.errors import HoldJob
-from feynman_jobs.queues import get_queue
 from feynman_jobs.ratelimit import ProviderLimiter
 from feynman_jobs.settings import load_settings
 from tests.chat_server import ANALYSIS_ZH, json_completion
 from tests.integration.conftest import start_web, start_worker
-from tests.integration.test_end_to_end import sample, wait_for
+from tests.integration.test_end_to_end import wait_for
+from tests.integration.test_job_control import analyze_body
 from tests.support import Process, http
 
 #: The offline analyzer priced high enough that one analysis of the sample costs about $0.7.
 PRICED = {"local-heuristic-analyzer": {"input_per_mtok": 1000, "output_per_mtok": 1000}}
 
 
-def analysis(session: str) -> dict[str, Any]:
-    conversation = sample("photosynthesis_zh")
-    payload = {
-        "session_id": session,
-        "topic": conversation["topic"],
-        "conversation": conversation["messages"],
-    }
-    return {"type": "analyze_conversation", "payload": payload}
+analysis = analyze_body
 
 
 @pytest.fixture
@@ -73,7 +65,7 @@ def test_budgets_refuse_at_enqueue_and_hold_at_run_time(budgeted: tuple[str, Pro
     assert problem["needed_usd"] == pytest.approx(cost)
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400
     assert abs(int(headers["Retry-After"]) - (midnight - time.time())) < 5
-    assert get_queue("high", redis).count == 2  # the refused job left nothing behind
+    assert len(redis.keys("rq:job:*")) == 2  # the refused job left nothing behind
 
     # Another service spends $1 of the same budget before the queued jobs run.
     ledger.record_call(
