@@ -113,6 +113,11 @@ def submit_batch(
             continue
         claims.append((held, group[0].job_id))
         to_write.extend(group)
+    if not to_write:  # every job was already made under its idempotency key: record the batch only
+        existing = [result.job.id for result in results if result is not None]
+        connection.rpush(batch_key(batch_id), *existing)
+        connection.expire(batch_key(batch_id), max(settings.result_ttl, settings.failure_ttl))
+        return batch_id, [result for result in results if result is not None]
     try:
         reserve_budget(connection, settings, to_write)
         written = {

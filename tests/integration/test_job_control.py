@@ -262,3 +262,13 @@ def test_a_killed_worker_s_jobs_are_retried_or_failed_as_abandoned(
         scheduler.stop()
         if survivor:
             survivor.stop()
+
+
+def test_a_batch_of_known_idempotency_keys_returns_the_same_jobs(api: str, redis: Redis) -> None:
+    jobs = [{**ROLLUP, "idempotency_key": f"k-{n}"} for n in range(3)]
+    first = http("POST", api + "/api/batches", {"jobs": jobs})[2]
+    code, _, again = http("POST", api + "/api/batches", {"jobs": jobs})
+    assert code == 202
+    assert again["job_ids"] == first["job_ids"]
+    assert http("GET", f"{api}/api/batches/{again['id']}")[2]["total"] == 3
+    assert len(redis.keys("rq:job:*")) == 3
