@@ -19,7 +19,7 @@ QUEUE_CLASS_PATH = "feynman_jobs.queues.JsonQueue"
 
 
 class JsonJob(Job):
-    """An RQ job that (de)serializes with JSON unless told otherwise: never pickle from Redis."""
+    """An RQ job that (de)serializes with JSON unless told otherwise: never executable data from Redis."""
 
     def __init__(
         self, id: str | None = None, connection: Redis | None = None, serializer: Any = None

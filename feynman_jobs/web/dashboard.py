@@ -4,7 +4,8 @@ rq-dashboard 0.9.0 breaks on rq 3.0 in two places (DESIGN §11), both fixed by t
 below, which its views pick up through its module globals `Job` and `Worker`:
 
 - job detail JSON calls `.decode()` on each of `Job.dependency_ids`, which rq >= 2.6 returns as str;
-- `workers.json` builds workers without a serializer, so a busy worker's current job is unpickled.
+- `workers.json` builds workers without a serializer, so a busy worker's current job is read
+  with RQ's default (non-JSON) serializer.
 
 An unknown job id raises NoSuchJobError out of its views; we answer that with a 404 problem.
 """
