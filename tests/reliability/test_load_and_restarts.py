@@ -16,6 +16,24 @@ from tests.support import wait_until
 JOB = {"type": "rollup_costs", "payload": {"granularity": "hour", "window_start": "2026-11-23T10:00:00Z"}}
 
 
+class _LoadInBackground:
+    """800 jobs from 8 clients in a thread; returns once a third of them have been accepted."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._result: tuple[list[str], Counter[int]] = ([], Counter())
+        self._thread = threading.Thread(target=self._run, args=(stack.base,))
+        self._thread.start()
+        wait_until(lambda: stack.client.zcard(INDEX_KEY) >= 250, 60, "the load to get going")
+
+    def _run(self, base: str) -> None:
+        self._result = load(base, 800, 8, JOB, deadline_s=240)
+
+    def join(self) -> tuple[list[str], Counter[int]]:
+        """The accepted ids and every status code seen, once all clients are done."""
+        self._thread.join()
+        return self._result
+
+
 def _exactly_once(counts: Counter[str], ids: list[str]) -> None:
     assert len(set(ids)) == len(ids), "two accepted requests answered with the same job"
     twice = [job_id for job_id in ids if counts[job_id] > 1]
@@ -38,20 +56,11 @@ def test_a_redis_restart_mid_load_loses_nothing_and_everyone_reconnects(stack: S
     stack.start_scheduler()
     # Running workers are what must reconnect (one still starting would exit, for its supervisor).
     wait_until(lambda: stack.client.scard("rq:workers") == 2, 30, "both workers to register")
-    result: dict[str, object] = {}
-
-    def run_load() -> None:
-        result["ids"], result["seen"] = load(stack.base, 800, 8, JOB, deadline_s=240)
-
-    clients = threading.Thread(target=run_load)
-    clients.start()
-    wait_until(lambda: stack.client.zcard(INDEX_KEY) >= 250, 60, "the load to get going")
+    clients = _LoadInBackground(stack)
     stack.stop_redis()
     time.sleep(3)
     stack.start_redis()
-    clients.join()
-    ids: list[str] = result["ids"]  # type: ignore[assignment]
-    seen: Counter[int] = result["seen"]  # type: ignore[assignment]
+    ids, seen = clients.join()
     assert seen[503] > 0, f"the API should have answered 503 during the outage: {seen}"
     counts = wait_all_finished(stack.client, ids, timeout=300)
     # Exactly one recorded completion per job. A job whose completion could not be written while
@@ -73,21 +82,12 @@ def test_a_redis_restart_mid_load_loses_nothing_and_everyone_reconnects(stack: S
 
 def test_a_web_restart_mid_load_makes_one_job_per_idempotency_key(stack: Stack) -> None:
     stack.add_worker()
-    result: dict[str, object] = {}
-
-    def run_load() -> None:
-        result["ids"], result["seen"] = load(stack.base, 800, 8, JOB, deadline_s=240)
-
-    clients = threading.Thread(target=run_load)
-    clients.start()
-    wait_until(lambda: stack.client.zcard(INDEX_KEY) >= 250, 60, "the load to get going")
+    clients = _LoadInBackground(stack)
     assert stack.web is not None
     stack.web.stop(signal.SIGKILL)
     time.sleep(1)
     stack.start_web()
-    clients.join()
-    ids: list[str] = result["ids"]  # type: ignore[assignment]
-    seen: Counter[int] = result["seen"]  # type: ignore[assignment]
+    ids, seen = clients.join()
     assert seen[0] > 0, f"clients should have seen refused connections: {seen}"
     assert stack.client.zcard(INDEX_KEY) == 800 == len(set(ids))
     counts = wait_all_finished(stack.client, ids, timeout=300)
