@@ -20,13 +20,14 @@ from typing import Any
 from redis import Redis
 from rq.job import JobStatus
 
-from feynman_jobs import enqueue, text
+from feynman_jobs import text
 from feynman_jobs.jobs.vectorize import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS
+from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import HashingProvider
-from feynman_jobs.queues import fetch_job, get_queue
-from feynman_jobs.schemas import parse_enqueue_request
+from feynman_jobs.queueing import writer
+from feynman_jobs.queueing.requests import parse_enqueue_request
+from feynman_jobs.queueing.wiring import fetch_job, get_queue
 from feynman_jobs.settings import load_settings
-from feynman_jobs.vectors import RedisVectorStore
 from tests.samples import CONVERSATIONS
 from tests.support import Process, redis_server, wait_until
 
@@ -59,7 +60,7 @@ def run_jobs(redis: Redis, url: str, bodies: list[dict[str, Any]]) -> float:
     """Enqueue catalog jobs through the producer and wait until every one has finished."""
     settings = load_settings(redis_url=url)
     start = time.perf_counter()
-    ids = [enqueue.submit(redis, settings, parse_enqueue_request(body)).job.id for body in bodies]
+    ids = [writer.submit(redis, settings, parse_enqueue_request(body)).job.id for body in bodies]
     _wait_finished(redis, ids)
     return time.perf_counter() - start
 

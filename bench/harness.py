@@ -12,13 +12,13 @@ from rq import Queue
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from feynman_jobs import enqueue
-from feynman_jobs.catalog import JobSpec
-from feynman_jobs.payloads import CleanRegistries
-from feynman_jobs.planning import JobPlan
-from feynman_jobs.queues import JsonJob
+from feynman_jobs.lifecycle.status import describe
+from feynman_jobs.queueing import writer
+from feynman_jobs.queueing.catalog import JobSpec
+from feynman_jobs.queueing.payloads import CleanRegistries
+from feynman_jobs.queueing.planning import JobPlan
+from feynman_jobs.queueing.wiring import JsonJob
 from feynman_jobs.settings import Settings
-from feynman_jobs.status import describe
 
 
 def plain_queue(name: str, redis: Redis) -> Queue:
@@ -39,7 +39,7 @@ def ours_enqueue(redis: Redis, settings: Settings, spec: JobSpec, queue: str | N
     plan = JobPlan(job_id=str(uuid.uuid4()), spec=spec, queue=queue or spec.queue, kwargs={}, timeout=60,
                    result_ttl=settings.result_ttl, failure_ttl=settings.failure_ttl, retry=None,
                    meta={"max_retries": 0, "follow_up": [], "user": {}, "batch_id": None})  # fmt: skip
-    [job] = enqueue.write(redis, [plan], claims=[], ttl=60)
+    [job] = writer.write(redis, [plan], claims=[], ttl=60)
     describe(redis, job, fresh=True)
     return job.id
 

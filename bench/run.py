@@ -131,7 +131,7 @@ def priority_rows(redis: Redis, url: str, tmp: Path) -> None:
             else:
                 job_id = plain_queue("high", redis).enqueue("bench.jobs.noop").id
             wait_finished(redis, [job_id], timeout=30)
-            from feynman_jobs.queues import fetch_job
+            from feynman_jobs.queueing.wiring import fetch_job
 
             job = fetch_job(job_id, redis)
             assert job.started_at

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from redis import Redis
 
+from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import HashingProvider
-from feynman_jobs.vectors import RedisVectorStore
 from tests.support import redis_server
 
 PER_DOCUMENT = 100

@@ -17,7 +17,7 @@ from feynman_jobs.jobs.context import (
     set_progress,
     settings,
 )
-from feynman_jobs.memory import save_memory
+from feynman_jobs.memory.records import save_memory
 from feynman_jobs.providers.llm import llm_for
 
 logger = logging.getLogger(__name__)

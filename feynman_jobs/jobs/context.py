@@ -15,10 +15,10 @@ from redis import Redis
 from rq import Retry, get_current_job
 from rq.job import Job
 
-from feynman_jobs import budget, ledger
-from feynman_jobs.catalog import type_of
+from feynman_jobs.costs import budget, ledger
+from feynman_jobs.costs.ratelimit import ProviderLimiter
 from feynman_jobs.errors import HoldJob
-from feynman_jobs.ratelimit import ProviderLimiter
+from feynman_jobs.queueing.catalog import type_of
 from feynman_jobs.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from rq.serializers import JSONSerializer
 from rq.worker import Worker
 
 from feynman_jobs import redisio
-from feynman_jobs.enqueue import INDEX_KEY, index_key
 from feynman_jobs.jobs.context import connection, current_job, log_extra
-from feynman_jobs.queues import QUEUE_NAMES, JsonJob, get_queue
-from feynman_jobs.worker_hooks import record_attempt_error
+from feynman_jobs.processes.worker_hooks import record_attempt_error
+from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, get_queue
+from feynman_jobs.queueing.writer import INDEX_KEY, index_key
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from feynman_jobs import rollups
+from feynman_jobs.costs import rollups
 from feynman_jobs.jobs.context import connection, current_job, log_extra
 
 logger = logging.getLogger(__name__)

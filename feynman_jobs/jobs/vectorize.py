@@ -14,9 +14,9 @@ from feynman_jobs.jobs.context import (
     set_progress,
     settings,
 )
-from feynman_jobs.memory import MEMORY_NAMESPACE, load_memory
+from feynman_jobs.memory.records import MEMORY_NAMESPACE, load_memory
+from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import get_embedder
-from feynman_jobs.vectors import RedisVectorStore
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from feynman_jobs.costs.estimate import output_tokens
 from feynman_jobs.errors import FeynmanError
-from feynman_jobs.estimate import output_tokens
 from feynman_jobs.providers.http import client, post_json
 from feynman_jobs.text import count_tokens
 

@@ -7,7 +7,7 @@ from typing import Annotated, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from feynman_jobs import text
-from feynman_jobs.estimate import output_tokens
+from feynman_jobs.costs.estimate import output_tokens
 from feynman_jobs.providers import prompts
 from feynman_jobs.providers.chat import CallGuard, ChatClient, UsageRecorder, no_guard
 from feynman_jobs.settings import Settings

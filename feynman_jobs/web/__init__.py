@@ -6,7 +6,15 @@ from flask import Flask
 
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.settings import Settings, load_settings
-from feynman_jobs.web import api, batches, costs, health, metrics, queues, search
+from feynman_jobs.web import (
+    routes_batches,
+    routes_costs,
+    routes_health,
+    routes_jobs,
+    routes_metrics,
+    routes_queues,
+    routes_search,
+)
 from feynman_jobs.web.dashboard import init_dashboard
 from feynman_jobs.web.extension import init_extension
 from feynman_jobs.web.problems import register_handlers
@@ -17,7 +25,15 @@ __all__ = ["create_app", "init_app"]
 def init_app(app: Flask, settings: Settings | None = None) -> None:
     """Register the API, health and /metrics routes on a host app (no dashboard, no app-wide handlers)."""
     init_extension(app, settings or load_settings())
-    for blueprint in (api.bp, batches.bp, queues.bp, costs.bp, search.bp, health.bp, metrics.bp):
+    for blueprint in (
+        routes_jobs.bp,
+        routes_batches.bp,
+        routes_queues.bp,
+        routes_costs.bp,
+        routes_search.bp,
+        routes_health.bp,
+        routes_metrics.bp,
+    ):
         app.register_blueprint(blueprint)
 
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
 from feynman_jobs.errors import InvalidRequest
-from feynman_jobs.schemas import field_errors
+from feynman_jobs.queueing.requests import field_errors
 from feynman_jobs.web.auth import require_token
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.problems import MalformedBody, UnsupportedMediaType, register_handlers

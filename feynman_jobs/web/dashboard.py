@@ -22,7 +22,7 @@ from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.serializers import JSONSerializer
 
-from feynman_jobs.queues import QUEUE_NAMES, JsonJob, JsonQueue, get_queue
+from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, JsonQueue, get_queue
 from feynman_jobs.settings import Settings
 from feynman_jobs.web.auth import token_is_valid
 from feynman_jobs.web.extension import extension

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from feynman_jobs.schemas import JobStatusDocument
+from feynman_jobs.queueing.requests import JobStatusDocument
 
 
 class JobsPage(BaseModel):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from redis import Redis
 
-from feynman_jobs.queues import connect
+from feynman_jobs.queueing.wiring import connect
 from feynman_jobs.settings import Settings
 
 EXTENSION_KEY = "feynman_jobs"

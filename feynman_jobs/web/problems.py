@@ -10,8 +10,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from feynman_jobs.batches import BatchNotFound
-from feynman_jobs.budget import BudgetExceeded
+from feynman_jobs.costs.budget import BudgetExceeded
 from feynman_jobs.errors import (
     ConfigError,
     FeynmanError,
@@ -21,6 +20,7 @@ from feynman_jobs.errors import (
     JobStateConflict,
     UnknownJobType,
 )
+from feynman_jobs.lifecycle.batches import BatchNotFound
 
 logger = logging.getLogger(__name__)
 

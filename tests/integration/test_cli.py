@@ -9,9 +9,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from redis import Redis
 
-from feynman_jobs import ledger
-from feynman_jobs.cli import main
-from feynman_jobs.schedules import PERIODIC
+from feynman_jobs.cli.main import main
+from feynman_jobs.costs import ledger
+from feynman_jobs.processes.schedules import PERIODIC
 from tests.support import VENV_BIN
 
 PERIODIC_IDS = {periodic.id for periodic in PERIODIC}

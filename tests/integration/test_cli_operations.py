@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from redis import Redis
 from rq import Queue
 
-from feynman_jobs.cli import main
-from feynman_jobs.queues import get_queue
+from feynman_jobs.cli.main import main
+from feynman_jobs.queueing.wiring import get_queue
 from tests.support import VENV_BIN, Process, wait_until
 
 

@@ -15,9 +15,9 @@ from pytest_httpserver import HTTPServer
 from redis import Redis
 from werkzeug import Request, Response
 
-from feynman_jobs import ledger, rollups
+from feynman_jobs.costs import ledger, rollups
+from feynman_jobs.costs.ratelimit import ProviderLimiter
 from feynman_jobs.errors import HoldJob
-from feynman_jobs.ratelimit import ProviderLimiter
 from feynman_jobs.settings import load_settings
 from tests.chat_server import ANALYSIS_ZH, json_completion
 from tests.integration.conftest import start_web, start_worker

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from redis import Redis
 
-from feynman_jobs.memory import MEMORY_NAMESPACE, load_memory
-from feynman_jobs.vectors import RedisVectorStore
+from feynman_jobs.memory.records import MEMORY_NAMESPACE, load_memory
+from feynman_jobs.memory.vectors import RedisVectorStore
 from tests.samples import CONVERSATIONS, TOPICS
 from tests.support import Process, http, wait_until
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from redis import Redis
 
 from feynman_jobs.logs import JsonFormatter
-from feynman_jobs.queues import fetch_job
+from feynman_jobs.queueing.wiring import fetch_job
 from tests.integration.conftest import start_worker
 from tests.support import VENV_BIN, Process, wait_until
 
@@ -54,13 +54,15 @@ def test_worker_and_cli_write_json_lines_with_the_job_event(
     [event] = [line for line in lines if line.get("job_id") == job_id and "outcome" in line]
     assert (event["job_type"], event["queue"], event["outcome"]) == ("rollup_costs", "low", "finished")
     assert event["duration_s"] >= 0
-    assert event["logger"] == "feynman_jobs.job_events"
+    assert event["logger"] == "feynman_jobs.lifecycle.outcomes"
     assert any(line["logger"].startswith("rq.") for line in lines), "RQ's own lines are JSON too"
 
 
 def test_text_lines_by_default(redis_url: str, redis: Redis, worker: Process) -> None:
     job_id, cli_log = cli_enqueue(redis_url)
-    assert f"INFO feynman_jobs.enqueue enqueued job type=rollup_costs id={job_id} queue=low" in cli_log
+    assert (
+        f"INFO feynman_jobs.queueing.writer enqueued job type=rollup_costs id={job_id} queue=low" in cli_log
+    )
     wait_until(lambda: finished(redis, job_id), 30, "the job to finish")
     wait_until(lambda: f"id={job_id}" in worker.log(), 10, "the job event line")
     [line] = [

@@ -8,7 +8,7 @@ from pathlib import Path
 from openapi_spec_validator import validate
 from redis import Redis
 
-from feynman_jobs.catalog import CATALOG
+from feynman_jobs.queueing.catalog import CATALOG
 from feynman_jobs.settings import load_settings
 from feynman_jobs.web import create_app
 from feynman_jobs.web.openapi import api_rules

@@ -8,9 +8,9 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
+from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import HashingProvider
 from feynman_jobs.settings import load_settings
-from feynman_jobs.vectors import RedisVectorStore
 from feynman_jobs.web import create_app
 from tests.support import free_port
 

@@ -9,8 +9,9 @@ import pytest
 from numpy.typing import NDArray
 from redis import Redis
 
-from feynman_jobs import text, vector_scripts
-from feynman_jobs.vectors import RedisVectorStore, VectorSpaceMismatch
+from feynman_jobs import text
+from feynman_jobs.memory import vector_lua
+from feynman_jobs.memory.vectors import RedisVectorStore, VectorSpaceMismatch
 
 EMBEDDER = text.HashingEmbedder()
 MODEL = EMBEDDER.name
@@ -97,12 +98,12 @@ def test_concurrent_writers_lose_no_vector(redis: Redis, redis_url: str) -> None
 
 def test_replaced_rows_are_compacted_away(redis: Redis) -> None:
     store = RedisVectorStore(redis)
-    rounds = vector_scripts.COMPACT_MIN_GARBAGE + 10
+    rounds = vector_lua.COMPACT_MIN_GARBAGE + 10
     for n in range(rounds):
         chunks = [f"round{n} alpha", f"round{n} beta"]
         store.upsert("c", "doc", chunks, _embed(chunks), model=MODEL)
     assert store.chunk_count("c") == 2
-    assert _rows(redis, "c") <= 2 + vector_scripts.COMPACT_MIN_GARBAGE + 2
+    assert _rows(redis, "c") <= 2 + vector_lua.COMPACT_MIN_GARBAGE + 2
     hits = store.search("c", _embed([f"round{rounds - 1} beta"])[0], 2, model=MODEL)
     assert [h.text for h in hits] == [f"round{rounds - 1} beta", f"round{rounds - 1} alpha"]
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from redis import Redis
 from rq.results import Result
 
-from feynman_jobs import redisio, schedules
-from feynman_jobs.queues import fetch_job, get_queue
+from feynman_jobs import redisio
+from feynman_jobs.processes import schedules
+from feynman_jobs.queueing.wiring import fetch_job, get_queue
 from tests.integration.test_end_to_end import enqueue, sample, wait_for
 from tests.support import VENV_BIN, Process, http, wait_until
 

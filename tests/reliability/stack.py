@@ -16,7 +16,7 @@ from typing import Any
 
 from redis import Redis
 
-from feynman_jobs import job_events
+from feynman_jobs.lifecycle import outcomes
 from tests.support import Process, free_port, http, wait_until
 
 
@@ -131,7 +131,7 @@ def load(
 def executions(client: Redis) -> Counter[str]:
     """How many times each job's function returned, counted in its work horse right after it did."""
     return Counter(
-        event["job_id"] for event in job_events.events_since(client, 0) if event["outcome"] == "finished"
+        event["job_id"] for event in outcomes.events_since(client, 0) if event["outcome"] == "finished"
     )
 
 

@@ -7,8 +7,8 @@ import threading
 import time
 from collections import Counter
 
-from feynman_jobs.enqueue import INDEX_KEY
-from feynman_jobs.schedules import PERIODIC
+from feynman_jobs.processes.schedules import PERIODIC
+from feynman_jobs.queueing.writer import INDEX_KEY
 from tests.reliability.stack import Stack, completions, load, wait_all_finished
 from tests.support import wait_until
 

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from feynman_jobs.queues import fetch_job
+from feynman_jobs.queueing.wiring import fetch_job
 from feynman_jobs.settings import load_settings
 from feynman_jobs.web import create_app
 from feynman_jobs.web.extension import EXTENSION_KEY, FeynmanExtension

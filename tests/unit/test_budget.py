@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import fakeredis
 import pytest
 
-from feynman_jobs import budget, ledger
+from feynman_jobs.costs import budget, ledger
 from feynman_jobs.settings import load_settings
 
 

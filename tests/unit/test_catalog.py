@@ -6,9 +6,9 @@ import importlib
 
 import pytest
 
-from feynman_jobs.catalog import CATALOG, MAX_BACKOFF_S, get_spec, type_of
 from feynman_jobs.errors import UnknownJobType
-from feynman_jobs.queues import QUEUE_NAMES
+from feynman_jobs.queueing.catalog import CATALOG, MAX_BACKOFF_S, get_spec, type_of
+from feynman_jobs.queueing.wiring import QUEUE_NAMES
 
 
 def test_catalog_holds_the_documented_types_on_their_default_queues() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import fakeredis
 
-from feynman_jobs import ledger, rollups
+from feynman_jobs.costs import ledger, rollups
 from feynman_jobs.settings import Price
 
 PRICES = {"gpt-4o-mini": Price(input_per_mtok=0.15, output_per_mtok=0.6)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fakeredis
 from rq.suspension import resume, suspend
 
-from feynman_jobs.queue_stats import paused, queue_summary
-from feynman_jobs.queues import get_queue
+from feynman_jobs.ops.snapshot import paused, queue_summary
+from feynman_jobs.queueing.wiring import get_queue
 
 
 def test_summary_counts_each_queue_and_its_registries() -> None:

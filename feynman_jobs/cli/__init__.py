@@ -1,0 +1,1 @@
+"""The `feynman-jobs` command."""

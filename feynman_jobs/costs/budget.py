@@ -1,0 +1,158 @@
+"""Budgets in USD (total, daily, hourly), enforced at enqueue against estimates and at run time.
+
+Two pools of money count against a budget besides what was spent: `reserved` — estimates of jobs
+accepted but not yet ended — checked at enqueue; and `inflight` — estimates of model calls under
+way — checked before each call. Both are taken and given back atomically by Lua, so concurrent
+enqueues or workers cannot all slip under the same limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis import Redis
+
+from feynman_jobs.costs import ledger
+from feynman_jobs.errors import FeynmanError
+from feynman_jobs.queueing.wiring import KEY_PREFIX
+from feynman_jobs.settings import Settings
+
+RESERVED = (KEY_PREFIX + "budget:reserved", KEY_PREFIX + "budget:reserved_total")
+INFLIGHT = (KEY_PREFIX + "budget:inflight", KEY_PREFIX + "budget:inflight_total")
+#: A job held by the total budget (which never resets) looks again after this long.
+TOTAL_RECHECK_S = 3600
+
+# KEYS: pool hash, pool total, spend keys...; ARGV: member, amount, limits... (-1 = no limit).
+# Returns 0 when reserved, else the 1-based index of the first budget it would exceed.
+_RESERVE = """
+local amount = tonumber(ARGV[2])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local pooled = tonumber(redis.call('GET', KEYS[2]) or '0')
+for i = 3, #KEYS do
+  local limit = tonumber(ARGV[i])
+  if limit >= 0 then
+    local spent = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if spent + pooled + amount > limit then return i - 2 end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], amount)
+redis.call('INCRBY', KEYS[2], amount)
+return 0
+"""
+_RELEASE = """
+local amount = redis.call('HGET', KEYS[1], ARGV[1])
+if not amount then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DECRBY', KEYS[2], amount)
+return tonumber(amount)
+"""
+
+
+@dataclass(frozen=True)
+class BudgetWindow:
+    """One configured budget: its limit, what counts against it, and when it resets."""
+
+    name: str
+    limit_micros: int
+    spent_micros: int
+    reserved_micros: int
+    resets_at: datetime | None
+
+    @property
+    def remaining_micros(self) -> int:
+        """What may still be committed (never negative)."""
+        return max(0, self.limit_micros - self.spent_micros - self.reserved_micros)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The window as the API shows it, in USD."""
+        return {
+            "budget": self.name,
+            "limit_usd": self.limit_micros / 1e6,
+            "spent_usd": self.spent_micros / 1e6,
+            "reserved_usd": self.reserved_micros / 1e6,
+            "remaining_usd": self.remaining_micros / 1e6,
+            "resets_at": self.resets_at.isoformat().replace("+00:00", "Z") if self.resets_at else None,
+        }
+
+
+class BudgetExceeded(FeynmanError):
+    """Committing `needed_micros` more would pass a budget."""
+
+    def __init__(self, window: BudgetWindow, needed_micros: int) -> None:
+        super().__init__(
+            f"the {window.name} budget of ${window.limit_micros / 1e6:.6f} would be exceeded: "
+            f"${window.remaining_micros / 1e6:.6f} left, this needs ${needed_micros / 1e6:.6f}"
+        )
+        self.window = window
+        self.needed_micros = needed_micros
+
+    @property
+    def retry_after_s(self) -> int:
+        """Seconds until the window resets (for the total budget: when to look again)."""
+        if self.window.resets_at is None:
+            return TOTAL_RECHECK_S
+        return max(1, int((self.window.resets_at - datetime.now(UTC)).total_seconds()) + 1)
+
+
+def configured(settings: Settings) -> bool:
+    """Whether any budget is set."""
+    return any(limit is not None for limit in _limits(settings).values())
+
+
+def _limits(settings: Settings) -> dict[str, float | None]:
+    return {
+        "total": settings.budget_total_usd,
+        "daily": settings.budget_daily_usd,
+        "hourly": settings.budget_hourly_usd,
+    }
+
+
+def _resets(name: str, now: datetime) -> datetime | None:
+    if name == "daily":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    if name == "hourly":
+        return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return None
+
+
+def windows(connection: Redis, settings: Settings, *, pool: tuple[str, str] = RESERVED) -> list[BudgetWindow]:
+    """Every configured budget with its current spend and the money held in `pool`."""
+    now = datetime.now(UTC)
+    keys = ledger.spend_keys(now)
+    configured = {name: limit for name, limit in _limits(settings).items() if limit is not None}
+    if not configured:
+        return []
+    values = connection.mget([keys[name] for name in configured] + [pool[1]])
+    pooled = int(values[-1] or 0)
+    return [
+        BudgetWindow(name, round(limit * 1e6), int(spent or 0), pooled, _resets(name, now))
+        for (name, limit), spent in zip(configured.items(), values[:-1], strict=True)
+    ]
+
+
+def reserve(
+    connection: Redis,
+    settings: Settings,
+    member: str,
+    amount_micros: int,
+    *,
+    pool: tuple[str, str] = RESERVED,
+) -> None:
+    """Hold `amount_micros` for `member` if every budget allows it, else raise BudgetExceeded."""
+    limits = _limits(settings)
+    if all(limit is None for limit in limits.values()):
+        return
+    keys = ledger.spend_keys(datetime.now(UTC))
+    names = list(limits)
+    args = [member, amount_micros] + [-1 if limits[n] is None else round(limits[n] * 1e6) for n in names]  # type: ignore[operator]
+    failed = int(connection.eval(_RESERVE, 2 + len(names), *pool, *[keys[n] for n in names], *args))  # type: ignore[arg-type]
+    if failed:
+        window = next(w for w in windows(connection, settings, pool=pool) if w.name == names[failed - 1])
+        raise BudgetExceeded(window, amount_micros)
+
+
+def release(connection: Redis, member: str, *, pool: tuple[str, str] = RESERVED) -> int:
+    """Give back what `member` held (idempotent); returns the amount released."""
+    return int(connection.eval(_RELEASE, 2, *pool, member))

@@ -1,0 +1,82 @@
+"""Cost estimates of a job before it runs: which model, how many tokens in and out, what in USD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from feynman_jobs.costs import ledger
+from feynman_jobs.queueing.planning import JobPlan
+from feynman_jobs.settings import Settings
+from feynman_jobs.text.tokens import count_tokens
+
+#: Names the offline providers are recorded under in the ledger (and priced by, if listed).
+LOCAL_MODELS = {
+    "analyze_conversation": "local-heuristic-analyzer",
+    "consolidate_memory": "local-extractive-summarizer",
+}
+#: Instructions and JSON framing sent to a remote model on top of the conversation.
+PROMPT_OVERHEAD_TOKENS = 250
+#: Output bounds per call; a remote call asks for at most this many tokens.
+MAX_OUTPUT_TOKENS = 1024
+MIN_OUTPUT_TOKENS = 128
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What one job is expected to cost."""
+
+    job_type: str
+    model: str | None
+    tokens_in: int
+    tokens_out: int
+    usd_micros: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The estimate as the API shows it."""
+        return {
+            "type": self.job_type,
+            "model": self.model,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "usd": self.usd_micros / 1e6,
+        }
+
+
+def model_for(job_type: str, settings: Settings) -> str | None:
+    """The model a job type calls: the configured endpoint's, else the offline provider's (None: no model)."""
+    if job_type not in LOCAL_MODELS:
+        return None
+    return settings.llm_model if settings.llm_base_url else LOCAL_MODELS[job_type]
+
+
+def output_tokens(tokens_in: int) -> int:
+    """The expected (and, for a remote model, the allowed) output of a summary or an analysis."""
+    return max(MIN_OUTPUT_TOKENS, min(MAX_OUTPUT_TOKENS, tokens_in // 2))
+
+
+def _text_of(kwargs: dict[str, Any]) -> str:
+    parts = [str(kwargs.get("topic", ""))]
+    parts += [str(message.get("content", "")) for message in kwargs.get("conversation", [])]
+    return "\n".join(parts)
+
+
+def conversation_tokens(topic: str, conversation: list[dict[str, str]], *, remote: bool) -> tuple[int, int]:
+    """Expected tokens in and out for summarizing or analyzing a conversation."""
+    tokens_in = count_tokens(_text_of({"topic": topic, "conversation": conversation}))
+    tokens_in += PROMPT_OVERHEAD_TOKENS if remote else 0
+    return tokens_in, output_tokens(tokens_in)
+
+
+def estimate_plan(plan: JobPlan, settings: Settings) -> Estimate:
+    """The estimate for one planned job."""
+    job_type = plan.spec.name
+    model = model_for(job_type, settings)
+    if model is None:
+        return Estimate(job_type, None, 0, 0, 0)
+    kwargs = plan.kwargs
+    tokens_in, tokens_out = conversation_tokens(
+        str(kwargs.get("topic", "")), list(kwargs.get("conversation", [])), remote=bool(settings.llm_base_url)
+    )
+    usd = ledger.cost_usd_micros(settings.prices, model, tokens_in, tokens_out)
+    return Estimate(job_type, model, tokens_in, tokens_out, usd)

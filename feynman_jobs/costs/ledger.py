@@ -1,0 +1,99 @@
+"""The cost ledger: every model call recorded atomically in Redis, and rollups of it by window (DESIGN §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis import Redis
+
+from feynman_jobs.queueing.wiring import KEY_PREFIX
+from feynman_jobs.settings import Price
+
+LEDGER_KEY = KEY_PREFIX + "ledger"
+#: All-time totals by model and job type; only ever incremented (Prometheus counters read it).
+TOTALS_KEY = KEY_PREFIX + "costs:totals"
+_METRICS = ("calls", "tokens_in", "tokens_out", "usd_micros")
+#: Ledger entries older than this are trimmed: rollups keep the history.
+LEDGER_RETENTION = timedelta(days=62)
+
+
+def spend_keys(at: datetime) -> dict[str, str]:
+    """The counters of spend (USD micros) for the budget windows containing `at`: total, day, hour."""
+    at = at.astimezone(UTC)
+    return {
+        "total": f"{KEY_PREFIX}spend:total",
+        "daily": f"{KEY_PREFIX}spend:day:{at:%Y-%m-%d}",
+        "hourly": f"{KEY_PREFIX}spend:hour:{at:%Y-%m-%dT%H}",
+    }
+
+
+#: How long a window's spend counter outlives its window.
+SPEND_KEY_TTL = {"daily": 3 * 24 * 3600, "hourly": 3 * 3600}
+
+
+def job_cost_key(job_id: str) -> str:
+    """The hash where the ledger keeps one job's totals."""
+    return f"{KEY_PREFIX}cost:job:{job_id}"
+
+
+def cost_usd_micros(prices: Mapping[str, Price], model: str, tokens_in: int, tokens_out: int) -> int:
+    """What a call costs in millionths of a dollar; a model missing from the price table costs 0."""
+    price = prices.get(model)
+    if price is None:
+        return 0
+    return round(tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok)
+
+
+def record_call(
+    connection: Redis,
+    *,
+    model: str,
+    tokens_in: int,
+    tokens_out: int,
+    usd_micros: int,
+    job_id: str,
+    job_type: str,
+    at: datetime | None = None,
+) -> None:
+    """Append one model call to the ledger and to its job's totals, in one transaction."""
+    when = at or datetime.now(UTC)
+    # Entry ids are the Redis server's clock, so workers on hosts with skewed clocks still append in
+    # order; `at` (for back-filling and tests) must not be older than the newest entry.
+    entry_id = f"{int(when.timestamp() * 1000)}-*" if at else "*"
+    oldest = int((when - LEDGER_RETENTION).timestamp() * 1000)
+    entry = {
+        "model": model,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "usd_micros": usd_micros,
+        "job_id": job_id,
+        "job_type": job_type,
+    }
+    with connection.pipeline() as pipe:
+        pipe.xadd(LEDGER_KEY, entry, id=entry_id, minid=oldest, approximate=True)  # type: ignore[arg-type]
+        cost_key = job_cost_key(job_id)
+        pipe.hincrby(cost_key, "tokens_in", tokens_in)
+        pipe.hincrby(cost_key, "tokens_out", tokens_out)
+        pipe.hincrby(cost_key, "usd_micros", usd_micros)
+        pipe.hincrby(cost_key, "calls", 1)
+        pipe.expire(cost_key, int(LEDGER_RETENTION.total_seconds()))
+        for name, value in zip(_METRICS, (1, tokens_in, tokens_out, usd_micros), strict=True):
+            pipe.hincrby(TOTALS_KEY, f"{model}|{job_type}|{name}", value)
+        for window, key in spend_keys(when).items():
+            pipe.incrby(key, usd_micros)
+            if window in SPEND_KEY_TTL:
+                pipe.expire(key, SPEND_KEY_TTL[window])
+        pipe.execute()
+
+
+def totals(connection: Redis) -> list[dict[str, Any]]:
+    """All-time calls, tokens and cost by model and job type, from the running totals."""
+    raw: dict[bytes, bytes] = connection.hgetall(TOTALS_KEY)  # type: ignore[assignment]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for field, value in raw.items():
+        model, job_type, name = field.decode().rsplit("|", 2)
+        row = rows.setdefault((model, job_type), {"model": model, "job_type": job_type})
+        row[name] = int(value)
+    return [rows[key] for key in sorted(rows)]

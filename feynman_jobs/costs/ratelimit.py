@@ -1,0 +1,82 @@
+"""Provider rate limits (requests and tokens per minute) that hold across every worker and host.
+
+A moving window in Redis (the `limits` library's Lua scripts): no 60-second window ever holds more
+than the limit. A call that meets the limit waits up to `max_wait_s`, then the job is held.
+"""
+
+from __future__ import annotations
+
+import time
+
+from limits import RateLimitItemPerSecond
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+from redis import Redis
+
+from feynman_jobs.errors import HoldJob
+from feynman_jobs.queueing.wiring import KEY_PREFIX
+from feynman_jobs.settings import Settings
+
+#: The window the limits are kept over: a minute plus a margin, because the provider counts a request
+#: when it arrives, a moment after we counted it; without the margin, latency jitter let 9 requests
+#: of an RPM of 8 land inside one of the provider's minutes.
+WINDOW_S = 62
+#: How long a model call waits for the window before its job is held and rescheduled instead.
+MAX_WAIT_S = 20.0
+_NAMESPACE = "llm"
+
+
+class ProviderLimiter:
+    """RPM and TPM for the configured LLM provider, shared through Redis."""
+
+    def __init__(self, connection: Redis, settings: Settings) -> None:
+        storage = RedisStorage(
+            settings.redis_url,
+            connection_pool=connection.connection_pool,
+            key_prefix=KEY_PREFIX + "ratelimit",
+        )
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._rpm = RateLimitItemPerSecond(settings.llm_rpm, WINDOW_S) if settings.llm_rpm else None
+        self._tpm = RateLimitItemPerSecond(settings.llm_tpm, WINDOW_S) if settings.llm_tpm else None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any limit is configured."""
+        return self._rpm is not None or self._tpm is not None
+
+    def acquire(self, tokens: int, *, max_wait_s: float = MAX_WAIT_S) -> None:
+        """Take one request and `tokens` tokens from the windows, waiting; HoldJob after `max_wait_s`."""
+        if not self.enabled:
+            return
+        cost = max(1, min(tokens, self._tpm.amount if self._tpm else tokens))
+        deadline = time.monotonic() + max_wait_s
+        while True:
+            if self._try(cost):
+                return
+            wait = self._seconds_until_free(cost)
+            if time.monotonic() + wait > deadline:
+                raise HoldJob(
+                    f"provider rate limit reached (RPM {self._rpm}, TPM {self._tpm})", max(1.0, wait)
+                )
+            time.sleep(min(max(wait, 0.05), 1.0))
+
+    def _try(self, cost: int) -> bool:
+        # Test both first so a request slot is rarely taken for a call the token window refuses.
+        if self._rpm and not self._limiter.test(self._rpm, _NAMESPACE, "requests"):
+            return False
+        if self._tpm and not self._limiter.test(self._tpm, _NAMESPACE, "tokens", cost=cost):
+            return False
+        if self._rpm and not self._limiter.hit(self._rpm, _NAMESPACE, "requests"):
+            return False
+        # A refused token hit leaves its request slot taken: the limit errs towards fewer calls.
+        return not (self._tpm and not self._limiter.hit(self._tpm, _NAMESPACE, "tokens", cost=cost))
+
+    def _seconds_until_free(self, cost: int) -> float:
+        waits = [0.0]
+        now = time.time()
+        for item, name in ((self._rpm, "requests"), (self._tpm, "tokens")):
+            if item is not None:
+                stats = self._limiter.get_window_stats(item, _NAMESPACE, name)
+                if stats.remaining < (cost if name == "tokens" else 1):
+                    waits.append(stats.reset_time - now)
+        return max(waits)

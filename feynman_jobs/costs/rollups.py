@@ -1,0 +1,134 @@
+"""Cost rollups: the ledger folded into hourly and daily windows by model and job type.
+
+A rollup of a window is computed from the ledger and overwrites the stored one, so running it
+twice, late, or from two schedulers gives the same figures. Runs without a window catch up on every
+window since the last one completed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from redis import Redis
+
+from feynman_jobs import redisio
+from feynman_jobs.costs.ledger import LEDGER_KEY, LEDGER_RETENTION
+from feynman_jobs.queueing.wiring import KEY_PREFIX
+
+Granularity = Literal["hour", "day"]
+WINDOW_LENGTH: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def index_key(granularity: str) -> str:
+    """The sorted set of stored rollups of one granularity, scored by window start."""
+    return f"{KEY_PREFIX}costs:{granularity}:index"
+
+
+def marker_key(granularity: str) -> str:
+    """The start of the newest complete window already rolled up."""
+    return f"{KEY_PREFIX}costs:{granularity}:rolled_through"
+
+
+def window_start(granularity: Granularity, at: datetime) -> datetime:
+    """The start of the hour or day (UTC) that contains `at`."""
+    at = at.astimezone(UTC)
+    if granularity == "hour":
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def rollup_key(granularity: Granularity, start: datetime) -> str:
+    """Where the rollup of one window is stored."""
+    return f"{KEY_PREFIX}costs:{granularity}:{start.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def rollup_window(connection: Redis, granularity: Granularity, start: datetime) -> dict[str, Any]:
+    """Fold the ledger entries of one window into its rollup; running it again gives the same rollup."""
+    rollup = compute_window(connection, granularity, start)
+    start = window_start(granularity, start)
+    with connection.pipeline() as pipe:
+        pipe.set(rollup_key(granularity, start), json.dumps(rollup, sort_keys=True))
+        pipe.zadd(index_key(granularity), {rollup_key(granularity, start): start.timestamp()})
+        pipe.execute()
+    return rollup
+
+
+def compute_window(connection: Redis, granularity: Granularity, start: datetime) -> dict[str, Any]:
+    """The rollup of one window, computed from the ledger without storing it."""
+    start = window_start(granularity, start)
+    end = start + WINDOW_LENGTH[granularity]
+    first, last = int(start.timestamp() * 1000), int(end.timestamp() * 1000) - 1
+    totals: dict[tuple[str, str], dict[str, int]] = defaultdict(
+        lambda: {"calls": 0, "tokens_in": 0, "tokens_out": 0, "usd_micros": 0}
+    )
+    cursor = f"{first}-0"
+    while True:
+        entries = redisio.xrange(connection, LEDGER_KEY, cursor, f"{last}-18446744073709551615", 1000)
+        for _entry_id, fields in entries:
+            entry = {key.decode(): value.decode() for key, value in fields.items()}
+            bucket = totals[(entry["model"], entry["job_type"])]
+            bucket["calls"] += 1
+            for name in ("tokens_in", "tokens_out", "usd_micros"):
+                bucket[name] += int(entry[name])
+        if len(entries) < 1000:
+            break
+        cursor = "(" + redisio.text(entries[-1][0])
+    rows: list[dict[str, Any]] = [
+        {"model": model, "job_type": job_type, **sums} for (model, job_type), sums in sorted(totals.items())
+    ]
+    rollup = {
+        "granularity": granularity,
+        "window_start": start.isoformat().replace("+00:00", "Z"),
+        "window_end": end.isoformat().replace("+00:00", "Z"),
+        "calls": sum(row["calls"] for row in rows),
+        "tokens_in": sum(row["tokens_in"] for row in rows),
+        "tokens_out": sum(row["tokens_out"] for row in rows),
+        "usd": sum(row["usd_micros"] for row in rows) / 1_000_000,
+        "by_model_and_type": rows,
+    }
+    return rollup
+
+
+def catch_up(
+    connection: Redis, granularity: Granularity, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Roll up every window from the one after the last completed rollup through the current one."""
+    length = WINDOW_LENGTH[granularity]
+    current = window_start(granularity, now or datetime.now(UTC))
+    oldest = window_start(granularity, current - LEDGER_RETENTION)
+    raw = connection.get(marker_key(granularity))
+    if raw:
+        start = datetime.fromisoformat(redisio.text(raw)) + length
+    else:  # the first run: from the oldest entry the ledger still holds
+        first = redisio.xrange(connection, LEDGER_KEY, "-", "+", 1)
+        first_ms = int(first[0][0].decode().split("-")[0]) if first else None
+        start = (
+            window_start(granularity, datetime.fromtimestamp(first_ms / 1000, UTC)) if first_ms else current
+        )
+    start = max(start, oldest)
+    rollups = []
+    while start <= current:
+        rollups.append(rollup_window(connection, granularity, start))
+        start += length
+    completed = current - length
+    if not raw or datetime.fromisoformat(redisio.text(raw)) < completed:
+        connection.set(marker_key(granularity), completed.isoformat())
+    return rollups
+
+
+def stored(
+    connection: Redis, granularity: Granularity, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Stored rollups whose window starts in [since, until), oldest first."""
+    keys = [
+        redisio.text(key)
+        for key in connection.zrangebyscore(
+            index_key(granularity), since.timestamp(), f"({until.timestamp()}"
+        )
+    ]
+    if not keys:
+        return []
+    return [json.loads(redisio.text(raw)) for raw in connection.mget(keys) if raw]

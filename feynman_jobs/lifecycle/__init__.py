@@ -1,0 +1,1 @@
+"""A job after it is accepted: status documents, control, listing, batches, recorded outcomes."""

@@ -1,0 +1,70 @@
+"""Batch progress and cancellation over the job ids a batch was created with."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from redis import Redis
+from rq.job import JobStatus
+
+from feynman_jobs import redisio
+from feynman_jobs.errors import FeynmanError, JobNotFound, JobStateConflict
+from feynman_jobs.lifecycle import control
+from feynman_jobs.queueing.wiring import JsonJob
+from feynman_jobs.queueing.writer import batch_key
+
+DONE = {JobStatus.FINISHED.value, JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value}
+
+
+class BatchNotFound(FeynmanError):
+    """No batch with this id exists (or it has expired)."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(f"no batch with id {batch_id!r}")
+        self.batch_id = batch_id
+
+
+def job_ids(connection: Redis, batch_id: str) -> list[str]:
+    """The ids of a batch's jobs (follow-ups included), in the order they were created."""
+    ids = [redisio.text(raw) for raw in connection.lrange(batch_key(batch_id), 0, -1)]
+    if not ids:
+        raise BatchNotFound(batch_id)
+    return ids
+
+
+def progress(connection: Redis, batch_id: str) -> dict[str, Any]:
+    """Counts by status and the fraction of jobs that have ended (an expired job counts as ended)."""
+    ids = job_ids(connection, batch_id)
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hget(JsonJob.key_for(job_id), "status")
+        statuses = [redisio.text(raw) if raw else "expired" for raw in pipe.execute()]
+    counts = Counter(statuses)
+    done = sum(count for status, count in counts.items() if status in DONE or status == "expired")
+    return {
+        "id": batch_id,
+        "total": len(ids),
+        "counts": dict(sorted(counts.items())),
+        "done": done,
+        "done_fraction": round(done / len(ids), 4),
+        "job_ids": ids,
+    }
+
+
+def cancel(connection: Redis, batch_id: str) -> dict[str, Any]:
+    """Cancel every waiting job of the batch and stop every running one."""
+    outcome: Counter[str] = Counter()
+    for job_id in job_ids(connection, batch_id):
+        try:
+            _, done = control.cancel(connection, job_id)
+        except (JobStateConflict, JobNotFound):
+            outcome["already_ended"] += 1
+            continue
+        outcome[done] += 1
+    return {
+        "id": batch_id,
+        "canceled": outcome["canceled"],
+        "stopping": outcome["stopping"],
+        "already_ended": outcome["already_ended"],
+    }

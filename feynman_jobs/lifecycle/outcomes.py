@@ -1,0 +1,148 @@
+"""Job outcomes recorded in Redis by RQ callbacks, for stats and metrics across every process.
+
+RQ runs these callbacks in the work horse after each attempt. They write three things in one
+round trip: all-time counts by type, queue and outcome; run/wait histograms (a count per bucket —
+the bucket is the smallest bound the value fits — and a sum; readers accumulate them for
+Prometheus); and a capped stream of events for windowed stats.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.callbacks import Callback
+from rq.job import Job
+
+from feynman_jobs import redisio
+from feynman_jobs.costs import budget
+from feynman_jobs.queueing.catalog import type_of
+from feynman_jobs.queueing.wiring import KEY_PREFIX
+
+logger = logging.getLogger(__name__)
+
+EVENTS_KEY = KEY_PREFIX + "stats:events"
+COUNTS_KEY = KEY_PREFIX + "stats:counts"
+RUN_HISTOGRAM_KEY = KEY_PREFIX + "stats:run_seconds"
+WAIT_HISTOGRAM_KEY = KEY_PREFIX + "stats:wait_seconds"
+#: Events kept for windowed stats (about a day at one job per second).
+EVENTS_MAXLEN = 100_000
+#: Histogram bucket upper bounds in seconds (Prometheus `le`).
+BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, math.inf)
+OUTCOMES = ("finished", "failed", "retried", "stopped")
+
+_PATH = "feynman_jobs.lifecycle.outcomes"
+#: Pass to RQ when creating a job (on_success=, on_failure=, on_stopped=): every outcome is recorded.
+ON_SUCCESS = Callback(f"{_PATH}.on_success")
+ON_FAILURE = Callback(f"{_PATH}.on_failure")
+ON_STOPPED = Callback(f"{_PATH}.on_stopped")
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds())
+
+
+def bucket_label(bound: float) -> str:
+    """The Prometheus `le` label of a bucket bound."""
+    return "+Inf" if math.isinf(bound) else repr(float(bound))
+
+
+def record(
+    connection: Redis,
+    *,
+    job_type: str,
+    queue: str,
+    outcome: str,
+    wait_s: float | None,
+    run_s: float | None,
+    job_id: str = "",
+) -> None:
+    """Record one attempt's outcome; counts and histograms only grow, the event stream is capped."""
+    series = f"{job_type}|{queue}"
+    # Not a transaction: each counter only grows, and a job pays for every command here.
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.hincrby(COUNTS_KEY, f"{series}|{outcome}", 1)
+        for key, value in ((RUN_HISTOGRAM_KEY, run_s), (WAIT_HISTOGRAM_KEY, wait_s)):
+            if value is None:
+                continue
+            bound = next(bound for bound in BUCKETS if value <= bound)
+            pipe.hincrby(key, f"{series}|{bucket_label(bound)}", 1)
+            pipe.hincrbyfloat(key, f"{series}|sum", value)
+        event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id}
+        event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
+        event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
+        pipe.xadd(EVENTS_KEY, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        pipe.execute()
+
+
+def _record_job(job: Job, connection: Redis, outcome: str) -> None:
+    job_type = type_of(job.func_name)
+    wait_s = _seconds(job.enqueued_at, job.started_at)
+    run_s = _seconds(job.started_at, job.ended_at)
+    # One line per attempt; the fields travel as `extra` so JSON logs carry them as keys.
+    fields: dict[str, Any] = {"job_type": job_type, "job_id": job.id, "queue": job.origin, "outcome": outcome}
+    fields |= {"duration_s": round(run_s, 6) if run_s is not None else None}
+    fields |= {"wait_s": round(wait_s, 6) if wait_s is not None else None}
+    logger.info(
+        "job %s type=%s id=%s queue=%s duration_s=%s",
+        outcome,
+        job_type,
+        job.id,
+        job.origin,
+        fields["duration_s"],
+        extra=fields,
+    )
+    # Bookkeeping must never fail the job: RQ would record the callback's error as the job's.
+    try:
+        if outcome != "retried" and job.meta.get("reserved"):
+            budget.release(connection, job.id)
+        record(
+            connection,
+            job_type=job_type,
+            queue=job.origin,
+            outcome=outcome,
+            wait_s=wait_s,
+            run_s=run_s,
+            job_id=job.id,
+        )
+    except RedisError:
+        logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)
+
+
+def on_success(job: Job, connection: Redis, _result: Any, *_args: Any, **_kwargs: Any) -> None:
+    """RQ success callback."""
+    _record_job(job, connection, "finished")
+
+
+def on_failure(job: Job, connection: Redis, *_exc_info: Any) -> None:
+    """RQ failure callback: `retried` when RQ will try again, else `failed`."""
+    _record_job(job, connection, "retried" if job.should_retry else "failed")
+
+
+def on_stopped(job: Job, connection: Redis) -> None:
+    """RQ stopped callback."""
+    _record_job(job, connection, "stopped")
+
+
+def events_since(connection: Redis, since_ms: int) -> list[dict[str, Any]]:
+    """Recorded events from `since_ms` (Redis server time, ms) until now, oldest first."""
+    events: list[dict[str, Any]] = []
+    cursor = f"{since_ms}-0"
+    while True:
+        batch = redisio.xrange(connection, EVENTS_KEY, cursor, "+", 5000)
+        for entry_id, fields in batch:
+            event: dict[str, Any] = {key.decode(): value.decode() for key, value in fields.items()}
+            event["at_ms"] = int(entry_id.decode().split("-")[0])
+            for name in ("wait_s", "run_s"):
+                if name in event:
+                    event[name] = float(event[name])
+            events.append(event)
+        if len(batch) < 5000:
+            return events
+        cursor = "(" + batch[-1][0].decode()

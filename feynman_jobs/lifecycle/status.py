@@ -1,0 +1,110 @@
+"""The status document of a job (DESIGN §4), read from what RQ and the jobs store in Redis."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.job import JobStatus
+from rq.results import Result
+
+from feynman_jobs import redisio
+from feynman_jobs.costs.ledger import job_cost_key
+from feynman_jobs.errors import JobNotFound
+from feynman_jobs.queueing.catalog import type_of
+from feynman_jobs.queueing.requests import Cost, Held, JobError, JobStatusDocument, Progress
+from feynman_jobs.queueing.wiring import JsonJob, fetch_job
+
+#: The last line of a Python traceback: "module.ExceptionType: message".
+_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+#: Results RQ keeps per job (its stream is capped at 10).
+_RESULTS_SCANNED = 10
+
+
+def get_status(connection: Redis, job_id: str) -> JobStatusDocument:
+    """The status document of one job; JobNotFound when it does not exist or has expired."""
+    if not JOB_ID.fullmatch(job_id):
+        raise JobNotFound(job_id)
+    try:
+        job = fetch_job(job_id, connection)
+    except NoSuchJobError:
+        raise JobNotFound(job_id) from None
+    return describe(connection, job)
+
+
+def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStatusDocument:
+    """Build the status document from a fetched job (`fresh`: just created, so no result, error or cost)."""
+    status = job.get_status(refresh=False)
+    max_retries = int(job.meta.get("max_retries", job.retries_left or 0))
+    retries_left = job.retries_left if job.retries_left is not None else 0
+    # Attempts of earlier runs (before a requeue) plus this run's: RQ counts retries down, not up.
+    attempts = int(job.meta.get("previous_attempts", 0)) + max_retries - retries_left
+    if status in (JobStatus.STARTED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED):
+        attempts += 1
+    progress = job.meta.get("progress")
+    return JobStatusDocument(
+        id=job.id,
+        type=type_of(job.func_name),
+        queue=job.origin,
+        status=status.value,
+        attempts=attempts,
+        max_retries=max_retries,
+        retries_left=retries_left,
+        progress=Progress.model_validate(progress) if isinstance(progress, dict) else None,
+        created_at=job.created_at,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        result=job.return_value() if status == JobStatus.FINISHED and not fresh else None,
+        error=_last_error(connection, job) if status != JobStatus.FINISHED and not fresh else None,
+        depends_on=list(job._dependency_ids),
+        follow_up=list(job.meta.get("follow_up", [])),
+        batch_id=job.meta.get("batch_id"),
+        cost=Cost() if fresh else _cost(connection, job.id),
+        worker_name=job.worker_name or None,
+        held=Held.model_validate(job.meta["held"])
+        if status == JobStatus.SCHEDULED and job.meta.get("held")
+        else None,
+        meta=dict(job.meta.get("user", {})),
+    )
+
+
+def parse_exception(exc_string: str) -> JobError:
+    """The exception type and message from a traceback, without the traceback."""
+    lines = [line for line in exc_string.strip().splitlines() if line and not line.startswith(" ")]
+    last = lines[-1] if lines else exc_string.strip()
+    match = _EXCEPTION_LINE.match(last)
+    if not match:
+        return JobError(type="Error", message=last[:2000])
+    return JobError(type=match["type"].rsplit(".", 1)[-1], message=(match["message"] or "")[:2000])
+
+
+def _last_error(connection: Redis, job: JsonJob) -> JobError | None:
+    if job.get_status(refresh=False) == JobStatus.STOPPED:
+        return JobError(type="JobStopped", message="the job was stopped while running")
+    attempts = job.meta.get("attempt_errors")
+    if attempts:
+        last = attempts[-1]
+        return JobError(type=str(last["type"]), message=str(last["message"]))
+    # Not recorded by our worker hook (a killed work horse, a worker without the hook): ask RQ.
+    for result_id, payload in redisio.xrevrange(connection, Result.get_key(job.id), _RESULTS_SCANNED):
+        result = Result.restore(
+            job.id, result_id.decode(), payload, connection=connection, serializer=job.serializer
+        )
+        if result.exc_string:
+            return parse_exception(result.exc_string)
+    return None
+
+
+def _cost(connection: Redis, job_id: str) -> Cost:
+    raw: dict[bytes, bytes] = connection.hgetall(job_cost_key(job_id))  # type: ignore[assignment]
+    values: dict[str, Any] = {key.decode(): value.decode() for key, value in raw.items()}
+    return Cost(
+        tokens_in=int(values.get("tokens_in", 0)),
+        tokens_out=int(values.get("tokens_out", 0)),
+        usd=int(values.get("usd_micros", 0)) / 1_000_000,
+        calls=int(values.get("calls", 0)),
+    )

@@ -1,0 +1,1 @@
+"""What operators read: queue snapshots, throughput statistics, the Prometheus collector, doctor."""

@@ -1,0 +1,163 @@
+"""`feynman-jobs doctor`: what is wrong with a deployment, found by reading Redis (never writing)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from feynman_jobs import redisio
+from feynman_jobs.ops.snapshot import REGISTRIES
+from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
+
+#: Packages whose versions were tested together (DESIGN §11): a different one is a finding.
+PINNED = ("rq", "rq-scheduler", "rq-dashboard", "redis")
+#: A worker whose heartbeat is older than this is dead, whatever its key says (Procfile --worker-ttl 60).
+HEARTBEAT_LIMIT_S = 90
+#: Jobs sampled per queue and registry when looking for data that is not JSON.
+SAMPLE = 200
+SCHEDULER_PREFIX = "rq:scheduler_instance:"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's verdict: `ok`, and a line saying what was seen (and what to do when not ok)."""
+
+    check: str
+    ok: bool
+    detail: str
+
+
+def diagnose(connection: Redis) -> list[Finding]:
+    """Every check, in the order an operator would fix them; stops after Redis when it cannot be reached."""
+    try:
+        info = connection.info("server")
+    except RedisError as exc:
+        return [Finding("redis", False, f"cannot be reached: {exc}")]
+    findings = [Finding("redis", True, f"reachable, Redis {info.get('redis_version', '?')}")]
+    findings += check_workers(connection)
+    findings.append(check_scheduler(connection))
+    findings.append(check_serialized_data(connection))
+    findings += check_versions()
+    return findings
+
+
+def check_workers(connection: Redis) -> list[Finding]:
+    """Workers registered, alive (recent heartbeat), on every queue, running the pinned rq."""
+    workers = Worker.all(connection=connection, job_class=JsonJob, serializer=JSONSerializer)
+    if not workers:
+        return [
+            Finding("workers", False, "no rq worker is registered: start the Procfile's `worker` process")
+        ]
+    findings = []
+    now = datetime.now(UTC)
+    alive = 0
+    for worker in workers:
+        beat = worker.last_heartbeat
+        age = (now - beat.replace(tzinfo=UTC)).total_seconds() if beat else None
+        if age is None or age > HEARTBEAT_LIMIT_S:
+            findings.append(
+                Finding("workers", False, f"{worker.name}: no heartbeat for {age or '?'} s (dead?)")
+            )
+            continue
+        alive += 1
+        missing = [name for name in QUEUE_NAMES if name not in worker.queue_names()]
+        if missing:
+            findings.append(
+                Finding("workers", False, f"{worker.name}: does not listen to {', '.join(missing)}")
+            )
+        wanted = pins().get("rq")
+        if worker.version and wanted and worker.version != wanted:
+            findings.append(
+                Finding("workers", False, f"{worker.name}: runs rq {worker.version}, pinned {wanted}")
+            )
+    if alive:
+        findings.insert(0, Finding("workers", True, f"{alive} alive of {len(workers)} registered"))
+    return findings
+
+
+def check_scheduler(connection: Redis) -> Finding:
+    """An rqscheduler process has announced itself and not died (its key expires when it stops)."""
+    live = [
+        key
+        for key in connection.scan_iter(match=SCHEDULER_PREFIX + "*", count=100)
+        if not connection.hexists(key, "death")
+    ]
+    if not live:
+        return Finding(
+            "scheduler", False, "no rqscheduler is running: periodic jobs (cost rollups) will not run"
+        )
+    return Finding("scheduler", True, f"{len(live)} rqscheduler process(es) alive")
+
+
+def check_serialized_data(connection: Redis) -> Finding:
+    """Jobs waiting in our queues and registries hold JSON: anything else came from a wrong serializer."""
+    job_ids: list[str] = []
+    for queue in QUEUE_NAMES:
+        job_ids += [redisio.text(raw) for raw in connection.lrange(f"rq:queue:{queue}", 0, SAMPLE - 1)]
+        for registry in REGISTRIES.values():
+            key = registry(queue, connection=connection, job_class=JsonJob).key
+            job_ids += [redisio.text(raw) for raw in connection.zrange(key, 0, SAMPLE - 1)]
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(JsonJob.key_for(job_id), "data")
+        blobs = pipe.execute()
+    foreign = [job_id for job_id, blob in zip(job_ids, blobs, strict=True) if blob and not _is_json(blob)]
+    if foreign:
+        shown = ", ".join(sorted(set(foreign))[:5])
+        return Finding(
+            "serializer",
+            False,
+            f"{len(set(foreign))} job(s) hold data that is not JSON ({shown}): a client or worker is not "
+            "using the JSON serializer (-S json / JsonJob); our workers cannot run them",
+        )
+    return Finding("serializer", True, f"{len(set(job_ids))} job(s) checked, all JSON")
+
+
+def _is_json(blob: bytes) -> bool:
+    # RQ stores job data zlib-compressed (older versions: plain); JSON is the only format we accept.
+    try:
+        json.loads(zlib.decompress(blob))
+    except zlib.error:
+        try:
+            json.loads(blob)
+        except ValueError:
+            return False
+    except ValueError:
+        return False
+    return True
+
+
+def pins() -> dict[str, str]:
+    """The exact versions this package was installed with (its `==` requirements)."""
+    found = {}
+    for requirement in metadata.requires("feynman-jobs") or []:
+        name, _, version = requirement.partition("==")
+        if version:
+            found[name.strip()] = version.split(";")[0].strip()
+    return found
+
+
+def check_versions() -> list[Finding]:
+    """Installed rq, rq-scheduler, rq-dashboard and redis-py against the pins of this package."""
+    pinned_versions = pins()
+    findings = []
+    for name in PINNED:
+        installed, pinned = _installed(name), pinned_versions.get(name)
+        ok = installed is not None and installed == pinned
+        findings.append(Finding("versions", ok, f"{name} {installed or 'not installed'} (pinned {pinned})"))
+    return findings
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,91 @@
+"""Periodic jobs registered with rq-scheduler under stable ids, so restarts never duplicate them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from rq_scheduler import Scheduler
+
+from feynman_jobs.lifecycle import outcomes
+from feynman_jobs.queueing.catalog import CATALOG
+from feynman_jobs.queueing.wiring import JsonJob, JsonQueue
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """One periodic job: a catalog type and its payload, on a cron expression (UTC) or an interval."""
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    cron: str | None = None
+    interval_s: int | None = None
+
+
+#: Every periodic job of the service. Ids are stable: a sync replaces, never adds.
+PERIODIC: tuple[Periodic, ...] = (
+    Periodic("periodic-rollup_costs-hour", "rollup_costs", {"granularity": "hour"}, cron="*/5 * * * *"),
+    Periodic("periodic-rollup_costs-day", "rollup_costs", {"granularity": "day"}, cron="7 * * * *"),
+    # Every 15 s: with workers heartbeating every <= 45 s, a dead worker's job is retried within ~80 s.
+    Periodic("periodic-reap_abandoned_jobs", "reap_abandoned_jobs", {}, interval_s=15),
+    Periodic("periodic-clean_registries", "clean_registries", {}, cron="* * * * *"),
+)
+
+
+def scheduler(connection: Redis, interval: float = 5.0) -> Scheduler:
+    """An rq-scheduler Scheduler that writes JSON jobs (it has no serializer option of its own)."""
+    return Scheduler(connection=connection, interval=interval, job_class=JsonJob, queue_class=JsonQueue)
+
+
+def sync(connection: Redis) -> list[str]:
+    """Make the scheduled set hold exactly PERIODIC: re-register each by id, drop stale ones of ours."""
+    sched = scheduler(connection)
+    wanted = {periodic.id for periodic in PERIODIC}
+    for job in sched.get_jobs():
+        if job.id.startswith("periodic-") and job.id not in wanted:
+            sched.cancel(job)
+            job.delete()
+            logger.info("removed stale periodic job id=%s", job.id)
+    for periodic in PERIODIC:
+        spec = CATALOG[periodic.type]
+        if periodic.id in sched:
+            sched.cancel(periodic.id)
+        # result_ttl=-1: rq-scheduler silently drops a periodic job whose hash has expired.
+        common: dict[str, Any] = {
+            "kwargs": periodic.payload,
+            "id": periodic.id,
+            "queue_name": spec.queue,
+            "timeout": spec.timeout_s,
+            "result_ttl": -1,
+            "meta": {"max_retries": 0, "follow_up": [], "user": {}},
+            "on_success": outcomes.ON_SUCCESS,
+            "on_failure": outcomes.ON_FAILURE,
+        }
+        if periodic.cron:
+            sched.cron(periodic.cron, spec.func, **common)
+        else:
+            sched.schedule(datetime.now(UTC), spec.func, interval=periodic.interval_s, **common)
+        logger.info(
+            "registered periodic job id=%s every=%s", periodic.id, periodic.cron or periodic.interval_s
+        )
+    return [periodic.id for periodic in PERIODIC]
+
+
+def listing(connection: Redis) -> list[dict[str, Any]]:
+    """What rq-scheduler holds: id, function, next run time."""
+    sched = scheduler(connection)
+    return [
+        {
+            "id": job.id,
+            "func": job.func_name,
+            "cron": job.meta.get("cron_string"),
+            "next_run": when.isoformat(),
+        }
+        for job, when in sched.get_jobs(with_times=True)
+    ]

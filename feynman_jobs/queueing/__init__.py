@@ -1,0 +1,1 @@
+"""Jobs into RQ: JSON job and queue classes, the catalog, payloads, requests, planning, the writer."""

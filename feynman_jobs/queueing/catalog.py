@@ -1,0 +1,131 @@
+"""The job catalog: every job type with its function, queue, timeout and retry policy (DESIGN §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rq import Retry
+
+from feynman_jobs.errors import FieldError, UnknownJobType
+from feynman_jobs.queueing import payloads
+
+#: Upper bound a caller may ask for, whatever the type.
+MAX_RETRIES_CAP = 10
+#: Longest wait between two attempts, however many retries.
+MAX_BACKOFF_S = 600
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """How one job type runs: RQ reads these at enqueue time."""
+
+    name: str
+    func: str
+    queue: str
+    timeout_s: int
+    max_timeout_s: int
+    max_retries: int
+    backoff_base_s: int
+    payload_model: type[payloads.Payload]
+    #: None means the service-wide FEYNMAN_RESULT_TTL / FEYNMAN_FAILURE_TTL.
+    result_ttl: int | None = None
+    failure_ttl: int | None = None
+
+    def retry(self, max_retries: int | None = None) -> Retry | None:
+        """RQ's Retry with exponential backoff: base, 2×base, 4×base … capped at MAX_BACKOFF_S."""
+        count = self.max_retries if max_retries is None else max_retries
+        if count <= 0:
+            return None
+        intervals = [min(self.backoff_base_s * 2**attempt, MAX_BACKOFF_S) for attempt in range(count)]
+        return Retry(max=count, interval=intervals)
+
+
+def _spec(type_: str, module: str, **policy: object) -> JobSpec:
+    return JobSpec(name=type_, func=f"feynman_jobs.jobs.{module}.{type_}", **policy)  # type: ignore[arg-type]
+
+
+CATALOG: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec(
+            "analyze_conversation",
+            "analyze",
+            queue="high",
+            timeout_s=120,
+            max_timeout_s=900,
+            max_retries=3,
+            backoff_base_s=5,
+            payload_model=payloads.AnalyzeConversation,
+        ),
+        _spec(
+            "consolidate_memory",
+            "consolidate",
+            queue="default",
+            timeout_s=300,
+            max_timeout_s=1800,
+            max_retries=3,
+            backoff_base_s=5,
+            payload_model=payloads.ConsolidateMemory,
+        ),
+        _spec(
+            "vectorize_documents",
+            "vectorize",
+            queue="default",
+            timeout_s=600,
+            max_timeout_s=3600,
+            max_retries=3,
+            backoff_base_s=2,
+            payload_model=payloads.VectorizeDocuments,
+        ),
+        _spec(
+            "rollup_costs",
+            "rollup",
+            queue="low",
+            timeout_s=300,
+            max_timeout_s=1800,
+            max_retries=2,
+            backoff_base_s=30,
+            payload_model=payloads.RollupCosts,
+            result_ttl=24 * 3600,
+        ),
+        _spec(
+            "reap_abandoned_jobs",
+            "maintenance",
+            queue="low",
+            timeout_s=60,
+            max_timeout_s=300,
+            max_retries=0,
+            backoff_base_s=1,
+            payload_model=payloads.ReapAbandonedJobs,
+            result_ttl=3600,
+        ),
+        _spec(
+            "clean_registries",
+            "maintenance",
+            queue="low",
+            timeout_s=300,
+            max_timeout_s=1800,
+            max_retries=0,
+            backoff_base_s=1,
+            payload_model=payloads.CleanRegistries,
+            result_ttl=3600,
+        ),
+    )
+}
+
+
+def get_spec(job_type: str) -> JobSpec:
+    """The spec of a catalog job type, or UnknownJobType naming the known ones."""
+    try:
+        return CATALOG[job_type]
+    except KeyError:
+        known = ", ".join(sorted(CATALOG))
+        raise UnknownJobType(
+            f"unknown job type {job_type!r}",
+            [FieldError("#/type", f"must be one of: {known}")],
+        ) from None
+
+
+def type_of(func_name: str | None) -> str:
+    """The job type of an RQ job: its function's name (verb_noun), so nothing needs mapping."""
+    return (func_name or "").rsplit(".", 1)[-1]

@@ -1,0 +1,61 @@
+"""RQ wiring shared by every process: queue names, the JSON job class, the Redis connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+#: Queue names in priority order: a worker always takes `high` first.
+QUEUE_NAMES: tuple[str, ...] = ("high", "default", "low")
+#: Every Redis key feynman_jobs owns (besides RQ's own `rq:` keys) starts with this.
+KEY_PREFIX = "feynman:"
+#: Dotted paths for the RQ and rq-scheduler command lines (`-j`, `--queue-class`, `-q`).
+JOB_CLASS_PATH = "feynman_jobs.queueing.wiring.JsonJob"
+QUEUE_CLASS_PATH = "feynman_jobs.queueing.wiring.JsonQueue"
+
+
+class JsonJob(Job):
+    """An RQ job that (de)serializes with JSON unless told otherwise: never executable data from Redis."""
+
+    def __init__(
+        self, id: str | None = None, connection: Redis | None = None, serializer: Any = None
+    ) -> None:
+        super().__init__(id, connection=connection, serializer=serializer or JSONSerializer)
+
+
+class JsonQueue(Queue):
+    """An RQ queue of JsonJob; what rq-scheduler builds when it moves a periodic job to its queue."""
+
+    job_class = JsonJob
+
+    def __init__(self, name: str = "default", connection: Redis | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", JSONSerializer)
+        kwargs.setdefault("job_class", JsonJob)
+        super().__init__(name, connection=connection, **kwargs)
+
+
+def connect(redis_url: str) -> Redis:
+    """A Redis client for the service: short timeouts so an outage fails fast instead of hanging."""
+    return Redis.from_url(
+        redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+
+
+def get_queue(name: str, connection: Redis) -> JsonQueue:
+    """The RQ queue `name`, JSON-serialized."""
+    return JsonQueue(name, connection=connection)
+
+
+def fetch_job(job_id: str, connection: Redis) -> JsonJob:
+    """Fetch a job by id (raises rq.exceptions.NoSuchJobError)."""
+    job = JsonJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    assert isinstance(job, JsonJob)
+    return job

@@ -1,0 +1,77 @@
+"""Cost control over HTTP: estimate a job, read cost rollups, read the budgets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from feynman_jobs.costs import budget, rollups
+from feynman_jobs.costs.estimate import estimate_plan
+from feynman_jobs.errors import FieldError, InvalidRequest
+from feynman_jobs.queueing.planning import plan_job
+from feynman_jobs.queueing.requests import CostsQuery, TypedEnqueueRequest, parse_enqueue_request
+from feynman_jobs.web.blueprints import api_blueprint, parse_query, read_json_body
+from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
+
+bp = api_blueprint("feynman_costs", __name__)
+
+#: Windows returned when the caller gives no `since`.
+DEFAULT_WINDOWS = 24
+
+
+@bp.post("/estimate")
+@documented(body=TypedEnqueueRequest, responses={200: None})
+def estimate() -> dict[str, Any]:
+    """What a job request would cost (with its follow-up) and whether each budget has room; no writes."""
+    ext = extension()
+    plans = plan_job(parse_enqueue_request(read_json_body()), ext.settings)
+    estimates = [estimate_plan(plan, ext.settings) for plan in plans]
+    total = sum(item.usd_micros for item in estimates)
+    budgets = [
+        {**window.as_dict(), "fits": total <= window.remaining_micros}
+        for window in budget.windows(ext.redis, ext.settings)
+    ]
+    return {"jobs": [item.as_dict() for item in estimates], "usd": total / 1e6, "budgets": budgets}
+
+
+@bp.get("/costs")
+@documented(query=CostsQuery, responses={200: None}, problems=QUERY_PROBLEM)
+def costs() -> dict[str, Any]:
+    """Cost rollups by model and job type; the current window is computed live from the ledger."""
+    query = parse_query(CostsQuery)
+    length = rollups.WINDOW_LENGTH[query.granularity]
+    current = rollups.window_start(query.granularity, datetime.now(UTC))
+    until = query.until or current + length
+    since = query.since or until - DEFAULT_WINDOWS * length
+    if since >= until:
+        raise InvalidRequest("since must be before until", [FieldError("#/query/since", "not before until")])
+    if until - since > 2000 * length:
+        raise InvalidRequest("the range is too long", [FieldError("#/query/since", "at most 2000 windows")])
+    connection = extension().redis
+    windows = [
+        w
+        for w in rollups.stored(connection, query.granularity, since, until)
+        if w["window_start"] < _iso(current)
+    ]
+    if since <= current < until:
+        windows.append(rollups.compute_window(connection, query.granularity, current))
+    return {"granularity": query.granularity, "since": _iso(since), "until": _iso(until), "windows": windows}
+
+
+@bp.get("/budget")
+@documented(responses={200: None})
+def read_budget() -> dict[str, Any]:
+    """Each configured budget: limit, spent, reserved by accepted jobs, remaining, reset time."""
+    ext = extension()
+    windows = budget.windows(ext.redis, ext.settings)
+    inflight = budget.windows(ext.redis, ext.settings, pool=budget.INFLIGHT)
+    return {
+        "budgets": [window.as_dict() for window in windows],
+        "inflight_usd": inflight[0].reserved_micros / 1e6 if inflight else 0.0,
+        "limits_configured": bool(windows),
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,128 @@
+"""Jobs over HTTP (DESIGN §5): enqueue, read, list, cancel or stop, requeue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request, url_for
+
+from feynman_jobs.errors import FieldError, InvalidRequest
+from feynman_jobs.lifecycle import control, listing
+from feynman_jobs.lifecycle.status import describe, get_status
+from feynman_jobs.queueing import writer
+from feynman_jobs.queueing.catalog import CATALOG
+from feynman_jobs.queueing.requests import (
+    EnqueueRequest,
+    JobStatusDocument,
+    ListJobsQuery,
+    TypedEnqueueRequest,
+    parse_enqueue_request,
+)
+from feynman_jobs.web.blueprints import api_blueprint, parse_query, read_json_body
+from feynman_jobs.web.documents import JobsPage
+from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import document_for, documented
+
+bp = api_blueprint("feynman_api", __name__)
+JOB_NOT_FOUND = {404: "`job-not-found`: no job with this id, or it expired"}
+IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"
+BUDGET_EXCEEDED = (
+    "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
+)
+
+
+def with_header_key(body: Any) -> Any:
+    """Fold the Idempotency-Key header into the body (they are the same thing; they must agree)."""
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key is None or not isinstance(body, dict):
+        return body
+    if body.get("idempotency_key") not in (None, header_key):
+        raise InvalidRequest(
+            "the Idempotency-Key header and the idempotency_key field differ",
+            [FieldError("#/idempotency_key", "differs from the Idempotency-Key header")],
+        )
+    return {**body, "idempotency_key": header_key}
+
+
+@bp.post("/jobs")
+@documented(
+    body=TypedEnqueueRequest,
+    responses={202: JobStatusDocument, 200: JobStatusDocument},
+    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED},
+    headers={
+        "Idempotency-Key": {
+            "description": "the same key returns the same job (same as the idempotency_key field)",
+            "schema": EnqueueRequest.model_json_schema()["properties"]["idempotency_key"]["anyOf"][0],
+        }
+    },
+    response_headers={"Location": "the URL of the job's status document"},
+)
+def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Enqueue one job: 202 with its status document (200 and the existing job for a known key)."""
+    job_request = parse_enqueue_request(with_header_key(read_json_body()))
+    ext = extension()
+    submitted = writer.submit(ext.redis, ext.settings, job_request)
+    document = describe(ext.redis, submitted.job, fresh=submitted.created)
+    location = url_for("feynman_api.read_job", job_id=submitted.job.id)
+    return document.model_dump(mode="json"), 202 if submitted.created else 200, {"Location": location}
+
+
+@bp.get("/jobs/<job_id>")
+@documented(
+    responses={200: JobStatusDocument}, problems={404: "`job-not-found`: no job with this id, or it expired"}
+)
+def read_job(job_id: str) -> dict[str, Any]:
+    """The status document of one job."""
+    return get_status(extension().redis, job_id).model_dump(mode="json")
+
+
+@bp.get("/jobs")
+@documented(query=ListJobsQuery, responses={200: JobsPage})
+def list_jobs() -> dict[str, Any]:
+    """Jobs newest first, filtered by queue, status and type, a page at a time."""
+    query = parse_query(ListJobsQuery)
+    if query.type is not None and query.type not in CATALOG:
+        raise InvalidRequest(
+            "unknown job type", [FieldError("#/query/type", f"must be one of: {', '.join(CATALOG)}")]
+        )
+    page = listing.list_jobs(
+        extension().redis,
+        queue=query.queue,
+        status=query.status,
+        job_type=query.type,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"jobs": [job.model_dump(mode="json") for job in page.jobs], "next_cursor": page.next_cursor}
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@documented(
+    responses={200: JobStatusDocument, 202: JobStatusDocument},
+    problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: the job has already ended"},
+)
+def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
+    """Cancel a waiting job (200), or ask its worker to stop a running one (202); 409 if it has ended."""
+    connection = extension().redis
+    job, done = control.cancel(connection, job_id)
+    document = describe(connection, control.load(connection, job.id)).model_dump(mode="json")
+    return {**document, "action": done}, 200 if done == "canceled" else 202
+
+
+@bp.post("/jobs/<job_id>/requeue")
+@documented(
+    responses={202: JobStatusDocument},
+    problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: only failed, stopped or canceled jobs run again"},
+)
+def requeue_job(job_id: str) -> tuple[dict[str, Any], int]:
+    """Run a failed, stopped or canceled job again; 409 for any other state."""
+    connection = extension().redis
+    job = control.requeue(connection, job_id)
+    return describe(connection, job).model_dump(mode="json"), 202
+
+
+@bp.get("/openapi.json")
+@documented(responses={200: None})
+def openapi_document() -> dict[str, Any]:
+    """This API's OpenAPI 3.1 document."""
+    return document_for(current_app)

@@ -1,0 +1,56 @@
+"""Queues over HTTP: what each holds, pause and resume, throughput and timing stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feynman_jobs.lifecycle import control
+from feynman_jobs.ops import snapshot, throughput
+from feynman_jobs.queueing.requests import PauseRequest, StatsQuery
+from feynman_jobs.web.blueprints import api_blueprint, parse_body, parse_query
+from feynman_jobs.web.documents import QueuesDocument
+from feynman_jobs.web.extension import extension
+from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
+
+bp = api_blueprint("feynman_queues", __name__)
+
+
+def _queues_document() -> dict[str, Any]:
+    connection = extension().redis
+    return {
+        "paused": snapshot.paused(connection),
+        "pause_remaining_s": control.pause_remaining_s(connection),
+        "queues": snapshot.queue_summary(connection),
+    }
+
+
+@bp.get("/queues")
+@documented(responses={200: QueuesDocument})
+def read_queues() -> dict[str, Any]:
+    """Per queue: depth, registry counts, age of the oldest waiting job; and whether work is paused."""
+    return _queues_document()
+
+
+@bp.post("/queues/pause")
+@documented(body=PauseRequest, body_optional=True, responses={200: QueuesDocument})
+def pause_queues() -> dict[str, Any]:
+    """Stop workers from taking new jobs (running ones finish), for `duration_s` or until resumed."""
+    body = parse_body(PauseRequest)
+    control.pause(extension().redis, body.duration_s)
+    return _queues_document()
+
+
+@bp.post("/queues/resume")
+@documented(responses={200: QueuesDocument})
+def resume_queues() -> dict[str, Any]:
+    """Let workers take jobs again."""
+    control.resume(extension().redis)
+    return _queues_document()
+
+
+@bp.get("/stats")
+@documented(query=StatsQuery, responses={200: None}, problems=QUERY_PROBLEM)
+def read_stats() -> dict[str, Any]:
+    """Throughput, wait and run time p50/p95 and success rate over `window` seconds, by type and queue."""
+    query = parse_query(StatsQuery)
+    return throughput.window_stats(extension().redis, query.window)
