@@ -22,9 +22,9 @@ from rq.job import JobStatus
 
 from feynman_jobs import text
 from feynman_jobs.jobs.vectorize import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS
+from feynman_jobs.lifecycle import submit
 from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import HashingProvider
-from feynman_jobs.queueing import writer
 from feynman_jobs.queueing.requests import parse_enqueue_request
 from feynman_jobs.queueing.wiring import fetch_job, get_queue
 from feynman_jobs.settings import load_settings
@@ -60,7 +60,7 @@ def run_jobs(redis: Redis, url: str, bodies: list[dict[str, Any]]) -> float:
     """Enqueue catalog jobs through the producer and wait until every one has finished."""
     settings = load_settings(redis_url=url)
     start = time.perf_counter()
-    ids = [writer.submit(redis, settings, parse_enqueue_request(body)).job.id for body in bodies]
+    ids = [submit.submit(redis, settings, parse_enqueue_request(body)).job.id for body in bodies]
     _wait_finished(redis, ids)
     return time.perf_counter() - start
 

@@ -1,16 +1,33 @@
-"""The package's exceptions: one base, no HTTP; the web edge maps them to problem documents."""
+"""Every exception feynman_jobs raises on purpose: one base, no HTTP.
+
+The web edge maps each class to a problem document with one table (web/problems.py); the CLI turns
+them into one-line errors. `fields()` are the machine-readable facts a caller may act on.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 
 class FeynmanError(Exception):
     """Base of every error feynman_jobs raises on purpose."""
 
+    #: Seconds after which asking again may succeed (None: asking again will not help).
+    retry_after_s: float | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Facts about the error beyond its message (ids, limits), for problem documents."""
+        return {}
+
 
 class ConfigError(FeynmanError):
     """A setting from the environment is missing or malformed."""
+
+
+# -- requests that cannot be accepted --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -21,6 +38,17 @@ class FieldError:
     detail: str
 
 
+def pointer(loc: tuple[int | str, ...], prefix: tuple[str, ...] = ()) -> str:
+    """A JSON pointer (RFC 6901, URI fragment form) for a pydantic error location."""
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in (*prefix, *loc)]
+    return "#/" + "/".join(parts) if parts else "#"
+
+
+def field_errors(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[FieldError]:
+    """Pydantic's errors as FieldErrors, each located by a JSON pointer under `prefix`."""
+    return [FieldError(pointer(tuple(err["loc"]), prefix), err["msg"]) for err in exc.errors()]
+
+
 class InvalidRequest(FeynmanError):
     """A request that cannot be accepted as sent; nothing was written."""
 
@@ -29,9 +57,29 @@ class InvalidRequest(FeynmanError):
         self.detail = detail
         self.errors = errors or []
 
+    def fields(self) -> dict[str, Any]:
+        return {"errors": [{"pointer": e.pointer, "detail": e.detail} for e in self.errors]}
+
 
 class UnknownJobType(InvalidRequest):
     """A job type that is not in the catalog."""
+
+
+class UnsupportedMediaType(FeynmanError):
+    """A body sent as anything but application/json."""
+
+    def __init__(self) -> None:
+        super().__init__("send the body as application/json")
+
+
+class MalformedBody(FeynmanError):
+    """A body that cannot be read as JSON."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the request body is not valid JSON: {reason}")
+
+
+# -- things that do not exist, or not in the state asked for -------------------------------------
 
 
 class JobNotFound(FeynmanError):
@@ -40,6 +88,24 @@ class JobNotFound(FeynmanError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job with id {job_id!r}")
         self.job_id = job_id
+
+    def fields(self) -> dict[str, Any]:
+        return {"job_id": self.job_id}
+
+
+class BatchNotFound(FeynmanError):
+    """No batch with this id exists (or it has expired)."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(f"no batch with id {batch_id!r}")
+        self.batch_id = batch_id
+
+    def fields(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id}
+
+
+class MemoryNotFound(FeynmanError):
+    """A memory id that is not stored."""
 
 
 class JobStateConflict(FeynmanError):
@@ -50,13 +116,44 @@ class JobStateConflict(FeynmanError):
         self.job_id = job_id
         self.status = status
 
+    def fields(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "job_status": self.status}
+
 
 class IdempotencyKeyInUse(FeynmanError):
     """Another request with the same idempotency key is still being written; ask again shortly."""
 
+    retry_after_s = 1.0
+
+
+class VectorSpaceMismatch(FeynmanError):
+    """A namespace indexed with one embedder, written or searched with another: re-index it first."""
+
+
+# -- money and rate --------------------------------------------------------------------------------
+
+
+class BudgetExceeded(FeynmanError):
+    """Committing `needed_micros` more would pass a budget; `budget` describes that budget."""
+
+    retry_after_s: float
+
+    def __init__(
+        self, detail: str, *, budget: dict[str, Any], needed_micros: int, retry_after_s: int
+    ) -> None:
+        super().__init__(detail)
+        self.budget = budget
+        self.needed_micros = needed_micros
+        self.retry_after_s = retry_after_s
+
+    def fields(self) -> dict[str, Any]:
+        return {"needed_usd": self.needed_micros / 1e6, **self.budget}
+
 
 class HoldJob(FeynmanError):
     """The job may not spend now (budget or rate limit): hold it and run it again later, not a failure."""
+
+    retry_after_s: float
 
     def __init__(self, reason: str, retry_after_s: float) -> None:
         super().__init__(reason)
@@ -64,5 +161,16 @@ class HoldJob(FeynmanError):
         self.retry_after_s = retry_after_s
 
 
+# -- inside jobs: what RQ records as an attempt's failure ----------------------------------------
+
+
 class RetryableJobError(FeynmanError):
     """A transient failure inside a job; RQ's retry policy should try again."""
+
+
+class ProviderError(FeynmanError):
+    """An endpoint refused a request in a way that trying again will not fix (4xx other than 429)."""
+
+
+class ModelOutputError(FeynmanError):
+    """The model's answer was not what was asked for, also when asked a second time."""

@@ -14,12 +14,12 @@ from redis.exceptions import RedisError
 from feynman_jobs.cli import operations
 from feynman_jobs.cli.context import Context, echo_json, fail
 from feynman_jobs.errors import FeynmanError
-from feynman_jobs.lifecycle.status import describe, get_status
+from feynman_jobs.lifecycle import submit
+from feynman_jobs.lifecycle.status import Progress, describe, get_status
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.ops import doctor
 from feynman_jobs.processes import scheduler, schedules
-from feynman_jobs.queueing import writer as enqueue_mod
-from feynman_jobs.queueing.requests import Progress, parse_enqueue_request
+from feynman_jobs.queueing.requests import parse_enqueue_request
 
 _NO_PROGRESS = Progress(fraction=0.0)
 
@@ -49,7 +49,7 @@ def enqueue_command(obj: Context, job_type: str, payload: str, queue: str | None
         body: dict[str, Any] = {"type": job_type, "payload": json.loads(text)}
         if queue:
             body["queue"] = queue
-        submitted = enqueue_mod.submit(obj.redis, obj.settings, parse_enqueue_request(body))
+        submitted = submit.submit(obj.redis, obj.settings, parse_enqueue_request(body))
         echo_json(describe(obj.redis, submitted.job).model_dump(mode="json"))
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot read the payload: {exc}") from None

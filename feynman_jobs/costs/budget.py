@@ -14,13 +14,13 @@ from typing import Any
 
 from redis import Redis
 
+from feynman_jobs import keys
 from feynman_jobs.costs import ledger
-from feynman_jobs.errors import FeynmanError
-from feynman_jobs.queueing.wiring import KEY_PREFIX
+from feynman_jobs.errors import BudgetExceeded
 from feynman_jobs.settings import Settings
 
-RESERVED = (KEY_PREFIX + "budget:reserved", KEY_PREFIX + "budget:reserved_total")
-INFLIGHT = (KEY_PREFIX + "budget:inflight", KEY_PREFIX + "budget:inflight_total")
+RESERVED = keys.BUDGET_RESERVED
+INFLIGHT = keys.BUDGET_INFLIGHT
 #: A job held by the total budget (which never resets) looks again after this long.
 TOTAL_RECHECK_S = 3600
 
@@ -76,24 +76,19 @@ class BudgetWindow:
             "resets_at": self.resets_at.isoformat().replace("+00:00", "Z") if self.resets_at else None,
         }
 
-
-class BudgetExceeded(FeynmanError):
-    """Committing `needed_micros` more would pass a budget."""
-
-    def __init__(self, window: BudgetWindow, needed_micros: int) -> None:
-        super().__init__(
-            f"the {window.name} budget of ${window.limit_micros / 1e6:.6f} would be exceeded: "
-            f"${window.remaining_micros / 1e6:.6f} left, this needs ${needed_micros / 1e6:.6f}"
+    def exceeded(self, needed_micros: int) -> BudgetExceeded:
+        """The error saying that `needed_micros` more does not fit this budget."""
+        if self.resets_at is None:
+            retry_after_s = TOTAL_RECHECK_S
+        else:
+            retry_after_s = max(1, int((self.resets_at - datetime.now(UTC)).total_seconds()) + 1)
+        return BudgetExceeded(
+            f"the {self.name} budget of ${self.limit_micros / 1e6:.6f} would be exceeded: "
+            f"${self.remaining_micros / 1e6:.6f} left, this needs ${needed_micros / 1e6:.6f}",
+            budget=self.as_dict(),
+            needed_micros=needed_micros,
+            retry_after_s=retry_after_s,
         )
-        self.window = window
-        self.needed_micros = needed_micros
-
-    @property
-    def retry_after_s(self) -> int:
-        """Seconds until the window resets (for the total budget: when to look again)."""
-        if self.window.resets_at is None:
-            return TOTAL_RECHECK_S
-        return max(1, int((self.window.resets_at - datetime.now(UTC)).total_seconds()) + 1)
 
 
 def configured(settings: Settings) -> bool:
@@ -150,7 +145,7 @@ def reserve(
     failed = int(connection.eval(_RESERVE, 2 + len(names), *pool, *[keys[n] for n in names], *args))  # type: ignore[arg-type]
     if failed:
         window = next(w for w in windows(connection, settings, pool=pool) if w.name == names[failed - 1])
-        raise BudgetExceeded(window, amount_micros)
+        raise window.exceeded(amount_micros)
 
 
 def release(connection: Redis, member: str, *, pool: tuple[str, str] = RESERVED) -> int:

@@ -8,12 +8,9 @@ from typing import Any
 
 from redis import Redis
 
-from feynman_jobs.queueing.wiring import KEY_PREFIX
+from feynman_jobs import keys
 from feynman_jobs.settings import Price
 
-LEDGER_KEY = KEY_PREFIX + "ledger"
-#: All-time totals by model and job type; only ever incremented (Prometheus counters read it).
-TOTALS_KEY = KEY_PREFIX + "costs:totals"
 _METRICS = ("calls", "tokens_in", "tokens_out", "usd_micros")
 #: Ledger entries older than this are trimmed: rollups keep the history.
 LEDGER_RETENTION = timedelta(days=62)
@@ -22,20 +19,11 @@ LEDGER_RETENTION = timedelta(days=62)
 def spend_keys(at: datetime) -> dict[str, str]:
     """The counters of spend (USD micros) for the budget windows containing `at`: total, day, hour."""
     at = at.astimezone(UTC)
-    return {
-        "total": f"{KEY_PREFIX}spend:total",
-        "daily": f"{KEY_PREFIX}spend:day:{at:%Y-%m-%d}",
-        "hourly": f"{KEY_PREFIX}spend:hour:{at:%Y-%m-%dT%H}",
-    }
+    return {window: keys.spend(window, at) for window in ("total", "daily", "hourly")}
 
 
 #: How long a window's spend counter outlives its window.
 SPEND_KEY_TTL = {"daily": 3 * 24 * 3600, "hourly": 3 * 3600}
-
-
-def job_cost_key(job_id: str) -> str:
-    """The hash where the ledger keeps one job's totals."""
-    return f"{KEY_PREFIX}cost:job:{job_id}"
 
 
 def cost_usd_micros(prices: Mapping[str, Price], model: str, tokens_in: int, tokens_out: int) -> int:
@@ -72,15 +60,15 @@ def record_call(
         "job_type": job_type,
     }
     with connection.pipeline() as pipe:
-        pipe.xadd(LEDGER_KEY, entry, id=entry_id, minid=oldest, approximate=True)  # type: ignore[arg-type]
-        cost_key = job_cost_key(job_id)
+        pipe.xadd(keys.LEDGER, entry, id=entry_id, minid=oldest, approximate=True)  # type: ignore[arg-type]
+        cost_key = keys.job_cost(job_id)
         pipe.hincrby(cost_key, "tokens_in", tokens_in)
         pipe.hincrby(cost_key, "tokens_out", tokens_out)
         pipe.hincrby(cost_key, "usd_micros", usd_micros)
         pipe.hincrby(cost_key, "calls", 1)
         pipe.expire(cost_key, int(LEDGER_RETENTION.total_seconds()))
         for name, value in zip(_METRICS, (1, tokens_in, tokens_out, usd_micros), strict=True):
-            pipe.hincrby(TOTALS_KEY, f"{model}|{job_type}|{name}", value)
+            pipe.hincrby(keys.COST_TOTALS, f"{model}|{job_type}|{name}", value)
         for window, key in spend_keys(when).items():
             pipe.incrby(key, usd_micros)
             if window in SPEND_KEY_TTL:
@@ -90,7 +78,7 @@ def record_call(
 
 def totals(connection: Redis) -> list[dict[str, Any]]:
     """All-time calls, tokens and cost by model and job type, from the running totals."""
-    raw: dict[bytes, bytes] = connection.hgetall(TOTALS_KEY)  # type: ignore[assignment]
+    raw: dict[bytes, bytes] = connection.hgetall(keys.COST_TOTALS)  # type: ignore[assignment]
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for field, value in raw.items():
         model, job_type, name = field.decode().rsplit("|", 2)

@@ -13,8 +13,8 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 
+from feynman_jobs import keys
 from feynman_jobs.errors import HoldJob
-from feynman_jobs.queueing.wiring import KEY_PREFIX
 from feynman_jobs.settings import Settings
 
 #: The window the limits are kept over: a minute plus a margin, because the provider counts a request
@@ -33,7 +33,7 @@ class ProviderLimiter:
         storage = RedisStorage(
             settings.redis_url,
             connection_pool=connection.connection_pool,
-            key_prefix=KEY_PREFIX + "ratelimit",
+            key_prefix=keys.RATE_LIMIT_PREFIX,
         )
         self._limiter = MovingWindowRateLimiter(storage)
         self._rpm = RateLimitItemPerSecond(settings.llm_rpm, WINDOW_S) if settings.llm_rpm else None

@@ -10,26 +10,27 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 from redis import Redis
 
-from feynman_jobs import redisio
-from feynman_jobs.costs.ledger import LEDGER_KEY, LEDGER_RETENTION
-from feynman_jobs.queueing.wiring import KEY_PREFIX
+from feynman_jobs import keys, redisio
+from feynman_jobs.costs.ledger import LEDGER_RETENTION
+from feynman_jobs.queueing.payloads import text_only
 
 Granularity = Literal["hour", "day"]
 WINDOW_LENGTH: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
-def index_key(granularity: str) -> str:
-    """The sorted set of stored rollups of one granularity, scored by window start."""
-    return f"{KEY_PREFIX}costs:{granularity}:index"
+class CostsQuery(BaseModel):
+    """GET /api/costs: rollups of one granularity whose window starts in [since, until)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-def marker_key(granularity: str) -> str:
-    """The start of the newest complete window already rolled up."""
-    return f"{KEY_PREFIX}costs:{granularity}:rolled_through"
+    granularity: Granularity = "hour"
+    since: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
+    until: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
 
 
 def window_start(granularity: Granularity, at: datetime) -> datetime:
@@ -40,18 +41,13 @@ def window_start(granularity: Granularity, at: datetime) -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def rollup_key(granularity: Granularity, start: datetime) -> str:
-    """Where the rollup of one window is stored."""
-    return f"{KEY_PREFIX}costs:{granularity}:{start.strftime('%Y-%m-%dT%H:%M:%SZ')}"
-
-
 def rollup_window(connection: Redis, granularity: Granularity, start: datetime) -> dict[str, Any]:
     """Fold the ledger entries of one window into its rollup; running it again gives the same rollup."""
     rollup = compute_window(connection, granularity, start)
     start = window_start(granularity, start)
     with connection.pipeline() as pipe:
-        pipe.set(rollup_key(granularity, start), json.dumps(rollup, sort_keys=True))
-        pipe.zadd(index_key(granularity), {rollup_key(granularity, start): start.timestamp()})
+        pipe.set(keys.rollup(granularity, start), json.dumps(rollup, sort_keys=True))
+        pipe.zadd(keys.rollup_index(granularity), {keys.rollup(granularity, start): start.timestamp()})
         pipe.execute()
     return rollup
 
@@ -66,7 +62,7 @@ def compute_window(connection: Redis, granularity: Granularity, start: datetime)
     )
     cursor = f"{first}-0"
     while True:
-        entries = redisio.xrange(connection, LEDGER_KEY, cursor, f"{last}-18446744073709551615", 1000)
+        entries = redisio.xrange(connection, keys.LEDGER, cursor, f"{last}-18446744073709551615", 1000)
         for _entry_id, fields in entries:
             entry = {key.decode(): value.decode() for key, value in fields.items()}
             bucket = totals[(entry["model"], entry["job_type"])]
@@ -99,11 +95,11 @@ def catch_up(
     length = WINDOW_LENGTH[granularity]
     current = window_start(granularity, now or datetime.now(UTC))
     oldest = window_start(granularity, current - LEDGER_RETENTION)
-    raw = connection.get(marker_key(granularity))
+    raw = connection.get(keys.rollup_marker(granularity))
     if raw:
         start = datetime.fromisoformat(redisio.text(raw)) + length
     else:  # the first run: from the oldest entry the ledger still holds
-        first = redisio.xrange(connection, LEDGER_KEY, "-", "+", 1)
+        first = redisio.xrange(connection, keys.LEDGER, "-", "+", 1)
         first_ms = int(first[0][0].decode().split("-")[0]) if first else None
         start = (
             window_start(granularity, datetime.fromtimestamp(first_ms / 1000, UTC)) if first_ms else current
@@ -115,7 +111,7 @@ def catch_up(
         start += length
     completed = current - length
     if not raw or datetime.fromisoformat(redisio.text(raw)) < completed:
-        connection.set(marker_key(granularity), completed.isoformat())
+        connection.set(keys.rollup_marker(granularity), completed.isoformat())
     return rollups
 
 
@@ -123,12 +119,12 @@ def stored(
     connection: Redis, granularity: Granularity, since: datetime, until: datetime
 ) -> list[dict[str, Any]]:
     """Stored rollups whose window starts in [since, until), oldest first."""
-    keys = [
+    found = [
         redisio.text(key)
         for key in connection.zrangebyscore(
-            index_key(granularity), since.timestamp(), f"({until.timestamp()}"
+            keys.rollup_index(granularity), since.timestamp(), f"({until.timestamp()}"
         )
     ]
-    if not keys:
+    if not found:
         return []
-    return [json.loads(redisio.text(raw)) for raw in connection.mget(keys) if raw]
+    return [json.loads(redisio.text(raw)) for raw in connection.mget(found) if raw]

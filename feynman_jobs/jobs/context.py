@@ -5,9 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
@@ -15,8 +14,7 @@ from redis import Redis
 from rq import Retry, get_current_job
 from rq.job import Job
 
-from feynman_jobs.costs import budget, ledger
-from feynman_jobs.costs.ratelimit import ProviderLimiter
+from feynman_jobs.costs import ledger, reservations
 from feynman_jobs.errors import HoldJob
 from feynman_jobs.queueing.catalog import type_of
 from feynman_jobs.settings import Settings, load_settings
@@ -69,29 +67,18 @@ def set_progress(fraction: float, message: str | None = None) -> None:
     logger.debug("progress %s fraction=%.2f %s", log_extra(job), fraction, message or "")
 
 
-@contextmanager
-def model_call(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> Iterator[None]:
-    """Guard one model call: budgets (run-time, against its estimate) and, for a remote provider, rate limits.
-
-    Raises HoldJob when the call may not happen now. Record the actual usage inside the block, so
-    the estimate is given back only once the real spend counts.
-    """
+def model_call(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> AbstractContextManager[None]:
+    """Guard one model call of the current job: budgets and rate limits (raises HoldJob)."""
     job = current_job()
-    conn = job.connection
-    cost = ledger.cost_usd_micros(settings().prices, model, tokens_in, tokens_out)
-    member = f"{job.id}:{uuid.uuid4().hex[:12]}"
-    if cost > 0:
-        try:
-            budget.reserve(conn, settings(), member, cost, pool=budget.INFLIGHT)
-        except budget.BudgetExceeded as exc:
-            raise HoldJob(str(exc), exc.retry_after_s) from None
-    try:
-        if remote:
-            ProviderLimiter(conn, settings()).acquire(tokens_in + tokens_out)
-        yield
-    finally:
-        if cost > 0:
-            budget.release(conn, member, pool=budget.INFLIGHT)
+    return reservations.guard_call(
+        job.connection,
+        settings(),
+        job.id,
+        model=model,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        remote=remote,
+    )
 
 
 def holdable(func: Callable[P, R]) -> Callable[P, R | Retry]:

@@ -11,13 +11,11 @@ from redis import Redis
 from rq.registry import StartedJobRegistry
 from rq.registry import clean_registries as rq_clean_registries
 from rq.serializers import JSONSerializer
-from rq.worker import Worker
 
-from feynman_jobs import redisio
+from feynman_jobs import keys, redisio
 from feynman_jobs.jobs.context import connection, current_job, log_extra
 from feynman_jobs.processes.worker_hooks import record_attempt_error
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, get_queue
-from feynman_jobs.queueing.writer import INDEX_KEY, index_key
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ ORPHAN_RECHECK_S = 2.0
 
 
 def _worker_alive(conn: Redis, worker_name: str, now: datetime, stale_after_s: int) -> bool:
-    last = conn.hget(Worker.redis_worker_namespace_prefix + worker_name, "last_heartbeat")
+    last = conn.hget(keys.rq_worker(worker_name), "last_heartbeat")
     if last is None:
         return False
     beat = datetime.fromisoformat(redisio.text(last).replace("Z", "+00:00"))
@@ -75,9 +73,9 @@ def clean_registries() -> dict[str, Any]:
     for name in QUEUE_NAMES:
         rq_clean_registries(get_queue(name, conn))
     removed = 0
-    keys = [INDEX_KEY]
-    keys += [redisio.text(key) for key in conn.scan_iter(match=index_key("type", "*"), count=100)]
-    for key in keys:
+    indexes = [keys.JOBS_INDEX]
+    indexes += [redisio.text(key) for key in conn.scan_iter(match=keys.JOBS_BY_TYPE_PATTERN, count=100)]
+    for key in indexes:
         members = [redisio.text(m) for m in conn.zrange(key, 0, INDEX_SWEEP - 1)]
         with conn.pipeline(transaction=False) as pipe:
             for member in members:
@@ -96,7 +94,7 @@ def clean_registries() -> dict[str, Any]:
 def _requeue_orphans(conn: Redis, older_than_s: int = ORPHAN_AGE_S) -> int:
     """Put back `queued` jobs that are in no queue: a worker popped them and lost Redis before it
     could start them (RQ's multi-queue pop has no intermediate queue to recover them from)."""
-    members = [redisio.text(m) for m in conn.zrevrange(INDEX_KEY, 0, INDEX_SWEEP - 1)]
+    members = [redisio.text(m) for m in conn.zrevrange(keys.JOBS_INDEX, 0, INDEX_SWEEP - 1)]
     with conn.pipeline(transaction=False) as pipe:
         for member in members:
             pipe.hmget(JsonJob.key_for(member), ["status", "origin", "enqueued_at"])

@@ -5,29 +5,41 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from pydantic import BaseModel
 from redis import Redis
 from rq.job import JobStatus
 
-from feynman_jobs import redisio
-from feynman_jobs.errors import FeynmanError, JobNotFound, JobStateConflict
+from feynman_jobs import keys, redisio
+from feynman_jobs.errors import BatchNotFound, JobNotFound, JobStateConflict
 from feynman_jobs.lifecycle import control
+from feynman_jobs.lifecycle.status import JobStatusDocument
 from feynman_jobs.queueing.wiring import JsonJob
-from feynman_jobs.queueing.writer import batch_key
 
 DONE = {JobStatus.FINISHED.value, JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value}
 
 
-class BatchNotFound(FeynmanError):
-    """No batch with this id exists (or it has expired)."""
+class BatchCreated(BaseModel):
+    """The batch id and every job it enqueued."""
 
-    def __init__(self, batch_id: str) -> None:
-        super().__init__(f"no batch with id {batch_id!r}")
-        self.batch_id = batch_id
+    id: str
+    job_ids: list[str]
+    jobs: list[JobStatusDocument]
+
+
+class BatchProgress(BaseModel):
+    """Counts by status and the fraction of the batch's jobs that have ended."""
+
+    id: str
+    total: int
+    counts: dict[str, int]
+    done: int
+    done_fraction: float
+    job_ids: list[str]
 
 
 def job_ids(connection: Redis, batch_id: str) -> list[str]:
     """The ids of a batch's jobs (follow-ups included), in the order they were created."""
-    ids = [redisio.text(raw) for raw in connection.lrange(batch_key(batch_id), 0, -1)]
+    ids = [redisio.text(raw) for raw in connection.lrange(keys.batch(batch_id), 0, -1)]
     if not ids:
         raise BatchNotFound(batch_id)
     return ids

@@ -3,46 +3,43 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 from rq.command import send_stop_job_command
-from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.suspension import resume as rq_resume
 from rq.suspension import suspend as rq_suspend
 
-from feynman_jobs.costs import budget
-from feynman_jobs.errors import JobNotFound, JobStateConflict
-from feynman_jobs.lifecycle.status import JOB_ID
-from feynman_jobs.queueing.wiring import JsonJob, fetch_job
+from feynman_jobs.costs import reservations
+from feynman_jobs.errors import JobStateConflict
+from feynman_jobs.lifecycle.status import load_job
+from feynman_jobs.queueing.wiring import JsonJob
 
 logger = logging.getLogger(__name__)
 
 WAITING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 REQUEUEABLE = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
-#: RQ's key for a suspension (pause) of all workers.
-SUSPENDED_KEY = "rq:suspended"
 
 
-def load(connection: Redis, job_id: str) -> JsonJob:
-    """A job by id, or JobNotFound."""
-    if not JOB_ID.fullmatch(job_id):
-        raise JobNotFound(job_id)
-    try:
-        return fetch_job(job_id, connection)
-    except NoSuchJobError:
-        raise JobNotFound(job_id) from None
+class PauseRequest(BaseModel):
+    """Optional body of POST /api/queues/pause."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600, strict=True)] | None = None
 
 
 def cancel(connection: Redis, job_id: str) -> tuple[JsonJob, str]:
     """Cancel a waiting job, or ask its worker to stop a running one; returns the job and what was done."""
-    job = load(connection, job_id)
+    job = load_job(connection, job_id)
     status = job.get_status()
     if status in WAITING:
         job.cancel()
-        budget.release(connection, job.id)
+        reservations.release_job(connection, job.id)
         logger.info("canceled job id=%s (was %s)", job.id, status.value)
         return job, "canceled"
     if status == JobStatus.STARTED:
@@ -56,7 +53,7 @@ def cancel(connection: Redis, job_id: str) -> tuple[JsonJob, str]:
 
 def requeue(connection: Redis, job_id: str) -> JsonJob:
     """Run a failed, stopped or canceled job again, with its full retry policy."""
-    job = load(connection, job_id)
+    job = load_job(connection, job_id)
     status = job.get_status()
     if status not in REQUEUEABLE:
         raise JobStateConflict(
@@ -83,9 +80,3 @@ def pause(connection: Redis, duration_s: int | None = None) -> None:
 def resume(connection: Redis) -> None:
     """Let workers take jobs again."""
     rq_resume(connection)
-
-
-def pause_remaining_s(connection: Redis) -> int | None:
-    """Seconds until a timed pause ends by itself (None: not paused, or paused until resumed)."""
-    ttl = int(connection.ttl(SUSPENDED_KEY))
-    return ttl if ttl > 0 else None

@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Annotated, cast
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from redis import Redis
 from rq.exceptions import NoSuchJobError
 
-from feynman_jobs.lifecycle.status import describe
-from feynman_jobs.queueing.requests import JobStatusDocument
-from feynman_jobs.queueing.wiring import JsonJob, fetch_job
-from feynman_jobs.queueing.writer import INDEX_KEY, index_key
+from feynman_jobs import keys
+from feynman_jobs.lifecycle.status import JobStatusDocument, JobStatusWord, describe
+from feynman_jobs.queueing.wiring import JsonJob, QueueName, fetch_job
 
 #: Index entries read per round trip, and at most per request (a sparse filter returns a cursor).
 PAGE_SCAN = 200
 MAX_SCAN = 5000
+
+
+class ListJobsQuery(BaseModel):
+    """Filters and paging of GET /api/jobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: QueueName | None = None
+    status: JobStatusWord | None = None
+    type: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None
+
+
+class JobsPage(BaseModel):
+    """One page of GET /api/jobs, newest first; pass `next_cursor` back as `cursor`."""
+
+    jobs: list[JobStatusDocument]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -40,7 +59,7 @@ def list_jobs(
     The cursor is the index position of the last job returned: newer jobs sort above it, so they
     never shift later pages.
     """
-    key = index_key("type", job_type) if job_type else INDEX_KEY
+    key = keys.jobs_by_type(job_type) if job_type else keys.JOBS_INDEX
     below = f"({int(cursor)}" if cursor else "+inf"
     found: list[str] = []
     scanned = 0

@@ -15,31 +15,19 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq.callbacks import Callback
 from rq.job import Job
 
-from feynman_jobs import redisio
-from feynman_jobs.costs import budget
+from feynman_jobs import keys, redisio
+from feynman_jobs.costs import reservations
 from feynman_jobs.queueing.catalog import type_of
-from feynman_jobs.queueing.wiring import KEY_PREFIX
 
 logger = logging.getLogger(__name__)
 
-EVENTS_KEY = KEY_PREFIX + "stats:events"
-COUNTS_KEY = KEY_PREFIX + "stats:counts"
-RUN_HISTOGRAM_KEY = KEY_PREFIX + "stats:run_seconds"
-WAIT_HISTOGRAM_KEY = KEY_PREFIX + "stats:wait_seconds"
 #: Events kept for windowed stats (about a day at one job per second).
 EVENTS_MAXLEN = 100_000
 #: Histogram bucket upper bounds in seconds (Prometheus `le`).
 BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, math.inf)
 OUTCOMES = ("finished", "failed", "retried", "stopped")
-
-_PATH = "feynman_jobs.lifecycle.outcomes"
-#: Pass to RQ when creating a job (on_success=, on_failure=, on_stopped=): every outcome is recorded.
-ON_SUCCESS = Callback(f"{_PATH}.on_success")
-ON_FAILURE = Callback(f"{_PATH}.on_failure")
-ON_STOPPED = Callback(f"{_PATH}.on_stopped")
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -67,8 +55,8 @@ def record(
     series = f"{job_type}|{queue}"
     # Not a transaction: each counter only grows, and a job pays for every command here.
     with connection.pipeline(transaction=False) as pipe:
-        pipe.hincrby(COUNTS_KEY, f"{series}|{outcome}", 1)
-        for key, value in ((RUN_HISTOGRAM_KEY, run_s), (WAIT_HISTOGRAM_KEY, wait_s)):
+        pipe.hincrby(keys.OUTCOME_COUNTS, f"{series}|{outcome}", 1)
+        for key, value in ((keys.RUN_HISTOGRAM, run_s), (keys.WAIT_HISTOGRAM, wait_s)):
             if value is None:
                 continue
             bound = next(bound for bound in BUCKETS if value <= bound)
@@ -77,7 +65,7 @@ def record(
         event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id}
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
-        pipe.xadd(EVENTS_KEY, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        pipe.xadd(keys.OUTCOME_EVENTS, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
         pipe.execute()
 
 
@@ -100,8 +88,8 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
     )
     # Bookkeeping must never fail the job: RQ would record the callback's error as the job's.
     try:
-        if outcome != "retried" and job.meta.get("reserved"):
-            budget.release(connection, job.id)
+        if outcome != "retried" and job.meta.get(reservations.RESERVED_META):
+            reservations.release_job(connection, job.id)
         record(
             connection,
             job_type=job_type,
@@ -135,7 +123,7 @@ def events_since(connection: Redis, since_ms: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     cursor = f"{since_ms}-0"
     while True:
-        batch = redisio.xrange(connection, EVENTS_KEY, cursor, "+", 5000)
+        batch = redisio.xrange(connection, keys.OUTCOME_EVENTS, cursor, "+", 5000)
         for entry_id, fields in batch:
             event: dict[str, Any] = {key.decode(): value.decode() for key, value in fields.items()}
             event["at_ms"] = int(entry_id.decode().split("-")[0])

@@ -1,38 +1,104 @@
-"""The status document of a job (DESIGN §4), read from what RQ and the jobs store in Redis."""
+"""The status document of a job, read from what RQ and the jobs store in Redis (architecture §3)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from redis import Redis
 from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 from rq.results import Result
 
-from feynman_jobs import redisio
-from feynman_jobs.costs.ledger import job_cost_key
+from feynman_jobs import keys, redisio
 from feynman_jobs.errors import JobNotFound
 from feynman_jobs.queueing.catalog import type_of
-from feynman_jobs.queueing.requests import Cost, Held, JobError, JobStatusDocument, Progress
-from feynman_jobs.queueing.wiring import JsonJob, fetch_job
+from feynman_jobs.queueing.wiring import JOB_ID_PATTERN, JsonJob, fetch_job
 
 #: The last line of a Python traceback: "module.ExceptionType: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
-JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+JOB_ID = re.compile(JOB_ID_PATTERN)
 #: Results RQ keeps per job (its stream is capped at 10).
 _RESULTS_SCANNED = 10
 
 
-def get_status(connection: Redis, job_id: str) -> JobStatusDocument:
-    """The status document of one job; JobNotFound when it does not exist or has expired."""
+JobStatusWord = Literal[
+    "queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"
+]
+
+
+class Progress(BaseModel):
+    """Progress reported from inside a running job."""
+
+    fraction: float
+    message: str | None = None
+    updated_at: datetime | None = None
+
+
+class JobError(BaseModel):
+    """Why a job failed: the exception's type and message, never a traceback."""
+
+    type: str
+    message: str
+
+
+class Cost(BaseModel):
+    """Model usage recorded for this job."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    usd: float = 0.0
+    calls: int = 0
+
+
+class Held(BaseModel):
+    """Why a job waits (a budget or a rate limit) and when it runs again; it is not failed."""
+
+    reason: str
+    until: datetime
+
+
+class JobStatusDocument(BaseModel):
+    """Everything a caller may want to know about one job."""
+
+    id: str
+    type: str
+    queue: str
+    status: str
+    attempts: int
+    max_retries: int
+    retries_left: int
+    progress: Progress | None
+    created_at: datetime | None
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    result: Any | None
+    error: JobError | None
+    depends_on: list[str]
+    follow_up: list[str]
+    batch_id: str | None
+    cost: Cost
+    worker_name: str | None
+    held: Held | None = None
+    meta: dict[str, Any]
+
+
+def load_job(connection: Redis, job_id: str) -> JsonJob:
+    """A job by id, or JobNotFound (also for an id RQ could never have made)."""
     if not JOB_ID.fullmatch(job_id):
         raise JobNotFound(job_id)
     try:
-        job = fetch_job(job_id, connection)
+        return fetch_job(job_id, connection)
     except NoSuchJobError:
         raise JobNotFound(job_id) from None
-    return describe(connection, job)
+
+
+def get_status(connection: Redis, job_id: str) -> JobStatusDocument:
+    """The status document of one job; JobNotFound when it does not exist or has expired."""
+    return describe(connection, load_job(connection, job_id))
 
 
 def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStatusDocument:
@@ -100,7 +166,7 @@ def _last_error(connection: Redis, job: JsonJob) -> JobError | None:
 
 
 def _cost(connection: Redis, job_id: str) -> Cost:
-    raw: dict[bytes, bytes] = connection.hgetall(job_cost_key(job_id))  # type: ignore[assignment]
+    raw: dict[bytes, bytes] = connection.hgetall(keys.job_cost(job_id))  # type: ignore[assignment]
     values: dict[str, Any] = {key.decode(): value.decode() for key, value in raw.items()}
     return Cost(
         tokens_in=int(values.get("tokens_in", 0)),

@@ -7,31 +7,21 @@ from typing import Any
 
 from redis import Redis
 
-from feynman_jobs import redisio
-from feynman_jobs.errors import FeynmanError
-from feynman_jobs.queueing.wiring import KEY_PREFIX
+from feynman_jobs import keys, redisio
+from feynman_jobs.errors import MemoryNotFound
 
 #: The vector-store namespace memories are indexed in.
 MEMORY_NAMESPACE = "memories"
 
 
-class MemoryNotFound(FeynmanError):
-    """A memory id that is not stored."""
-
-
-def memory_key(memory_id: str) -> str:
-    """The Redis key of one memory record."""
-    return f"{KEY_PREFIX}memory:{memory_id}"
-
-
 def save_memory(connection: Redis, record: dict[str, Any]) -> None:
     """Store (or replace) a memory record: writing the same id twice leaves one record."""
-    connection.set(memory_key(record["id"]), json.dumps(record, ensure_ascii=False))
+    connection.set(keys.memory(record["id"]), json.dumps(record, ensure_ascii=False))
 
 
 def load_memory(connection: Redis, memory_id: str) -> dict[str, Any]:
     """A stored memory record (raises MemoryNotFound)."""
-    raw = connection.get(memory_key(memory_id))
+    raw = connection.get(keys.memory(memory_id))
     if raw is None:
         raise MemoryNotFound(f"no memory with id {memory_id!r}")
     record: dict[str, Any] = json.loads(redisio.text(raw))

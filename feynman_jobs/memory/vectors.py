@@ -18,17 +18,12 @@ from numpy.typing import NDArray
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from feynman_jobs import redisio
-from feynman_jobs.errors import FeynmanError
+from feynman_jobs import keys, redisio
+from feynman_jobs.errors import VectorSpaceMismatch
 from feynman_jobs.memory import vector_lua
-from feynman_jobs.queueing.wiring import KEY_PREFIX
 
 #: Namespaces whose matrix a process keeps cached (least recently searched dropped first).
 CACHED_NAMESPACES = 16
-
-
-class VectorSpaceMismatch(FeynmanError):
-    """A namespace indexed with one embedder, written or searched with another: re-index it first."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +78,7 @@ class RedisVectorStore:
     @staticmethod
     def keys(namespace: str) -> list[str]:
         """matrix, labels, chunks, docs and meta keys of a namespace."""
-        tag = f"{KEY_PREFIX}vec:{{{namespace}}}"
-        return [f"{tag}:{part}" for part in ("matrix", "labels", "chunks", "docs", "meta")]
+        return keys.vector_namespace(namespace)
 
     def upsert(
         self,

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from feynman_jobs import redisio
+from feynman_jobs import keys, redisio
 from feynman_jobs.ops.snapshot import REGISTRIES
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
 
@@ -23,7 +23,6 @@ PINNED = ("rq", "rq-scheduler", "rq-dashboard", "redis")
 HEARTBEAT_LIMIT_S = 90
 #: Jobs sampled per queue and registry when looking for data that is not JSON.
 SAMPLE = 200
-SCHEDULER_PREFIX = "rq:scheduler_instance:"
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def check_scheduler(connection: Redis) -> Finding:
     """An rqscheduler process has announced itself and not died (its key expires when it stops)."""
     live = [
         key
-        for key in connection.scan_iter(match=SCHEDULER_PREFIX + "*", count=100)
+        for key in connection.scan_iter(match=keys.RQ_SCHEDULER_INSTANCES, count=100)
         if not connection.hexists(key, "death")
     ]
     if not live:
@@ -101,7 +100,7 @@ def check_serialized_data(connection: Redis) -> Finding:
     """Jobs waiting in our queues and registries hold JSON: anything else came from a wrong serializer."""
     job_ids: list[str] = []
     for queue in QUEUE_NAMES:
-        job_ids += [redisio.text(raw) for raw in connection.lrange(f"rq:queue:{queue}", 0, SAMPLE - 1)]
+        job_ids += [redisio.text(raw) for raw in connection.lrange(keys.rq_queue(queue), 0, SAMPLE - 1)]
         for registry in REGISTRIES.values():
             key = registry(queue, connection=connection, job_class=JsonJob).key
             job_ids += [redisio.text(raw) for raw in connection.zrange(key, 0, SAMPLE - 1)]

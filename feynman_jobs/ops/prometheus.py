@@ -22,6 +22,7 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
+from feynman_jobs import keys
 from feynman_jobs.costs import budget, ledger
 from feynman_jobs.lifecycle import outcomes
 from feynman_jobs.ops.snapshot import REGISTRIES, paused, queue_summary
@@ -30,8 +31,8 @@ from feynman_jobs.settings import Settings
 
 PREFIX = "feynman_"
 HISTOGRAMS = {
-    "job_run_seconds": (outcomes.RUN_HISTOGRAM_KEY, "Time from a job's start to its end, per attempt."),
-    "job_wait_seconds": (outcomes.WAIT_HISTOGRAM_KEY, "Time a job waited in its queue before it started."),
+    "job_run_seconds": (keys.RUN_HISTOGRAM, "Time from a job's start to its end, per attempt."),
+    "job_wait_seconds": (keys.WAIT_HISTOGRAM, "Time a job waited in its queue before it started."),
 }
 
 
@@ -85,7 +86,7 @@ class RedisCollector(Collector):
 
     def _jobs(self) -> Iterator[Metric]:
         with self.connection.pipeline(transaction=True) as pipe:
-            pipe.hgetall(outcomes.COUNTS_KEY)
+            pipe.hgetall(keys.OUTCOME_COUNTS)
             for key, _doc in HISTOGRAMS.values():
                 pipe.hgetall(key)
             counts, *histograms = pipe.execute()

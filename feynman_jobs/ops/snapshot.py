@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from redis import Redis
 from rq.registry import (
     BaseRegistry,
@@ -17,7 +18,7 @@ from rq.registry import (
 )
 from rq.suspension import is_suspended
 
-from feynman_jobs import redisio
+from feynman_jobs import keys, redisio
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, get_queue
 
 #: RQ's registries by the status word of the jobs they hold.
@@ -29,6 +30,28 @@ REGISTRIES: dict[str, type[BaseRegistry]] = {
     "finished": FinishedJobRegistry,
     "canceled": CanceledJobRegistry,
 }
+
+
+class QueueSummary(BaseModel):
+    """One queue: depth, every registry's count, age of the oldest waiting job."""
+
+    name: str
+    depth: int
+    started: int
+    scheduled: int
+    deferred: int
+    failed: int
+    finished: int
+    canceled: int
+    oldest_waiting_s: float | None
+
+
+class QueuesDocument(BaseModel):
+    """Every queue, and whether workers are paused (and for how much longer)."""
+
+    paused: bool
+    pause_remaining_s: int | None
+    queues: list[QueueSummary]
 
 
 def queue_summary(connection: Redis) -> list[dict[str, Any]]:
@@ -66,3 +89,18 @@ def queue_summary(connection: Redis) -> list[dict[str, Any]]:
 def paused(connection: Redis) -> bool:
     """Whether workers are told to take no new jobs (RQ's suspension)."""
     return bool(is_suspended(connection))
+
+
+def pause_remaining_s(connection: Redis) -> int | None:
+    """Seconds until a timed pause ends by itself (None: not paused, or paused until resumed)."""
+    ttl = int(connection.ttl(keys.RQ_SUSPENDED))
+    return ttl if ttl > 0 else None
+
+
+def queues_document(connection: Redis) -> QueuesDocument:
+    """Every queue, and whether workers are paused (and for how much longer)."""
+    return QueuesDocument(
+        paused=paused(connection),
+        pause_remaining_s=pause_remaining_s(connection),
+        queues=[QueueSummary(**summary) for summary in queue_summary(connection)],
+    )

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from feynman_jobs.lifecycle import outcomes
 
 #: Longest window a caller may ask for (the event stream is capped anyway).
 MAX_WINDOW_S = 7 * 24 * 3600
+#: The window when the caller names none: the last hour.
+DEFAULT_WINDOW_S = 3600
+
+
+class StatsQuery(BaseModel):
+    """The window of GET /api/stats, in seconds (default one hour)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: Annotated[int, Field(ge=1, le=MAX_WINDOW_S)] = DEFAULT_WINDOW_S
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

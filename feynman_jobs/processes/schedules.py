@@ -10,8 +10,7 @@ from typing import Any
 from redis import Redis
 from rq_scheduler import Scheduler
 
-from feynman_jobs.lifecycle import outcomes
-from feynman_jobs.queueing.catalog import CATALOG
+from feynman_jobs.queueing.catalog import CALLBACKS, CATALOG
 from feynman_jobs.queueing.wiring import JsonJob, JsonQueue
 
 logger = logging.getLogger(__name__)
@@ -56,6 +55,7 @@ def sync(connection: Redis) -> list[str]:
         spec = CATALOG[periodic.type]
         if periodic.id in sched:
             sched.cancel(periodic.id)
+        retry = spec.retry()
         # result_ttl=-1: rq-scheduler silently drops a periodic job whose hash has expired.
         common: dict[str, Any] = {
             "kwargs": periodic.payload,
@@ -63,14 +63,22 @@ def sync(connection: Redis) -> list[str]:
             "queue_name": spec.queue,
             "timeout": spec.timeout_s,
             "result_ttl": -1,
-            "meta": {"max_retries": 0, "follow_up": [], "user": {}},
-            "on_success": outcomes.ON_SUCCESS,
-            "on_failure": outcomes.ON_FAILURE,
+            "meta": {"max_retries": retry.max if retry else 0, "follow_up": [], "user": {}},
+            "on_success": CALLBACKS.on_success,
+            "on_failure": CALLBACKS.on_failure,
         }
         if periodic.cron:
-            sched.cron(periodic.cron, spec.func, **common)
+            job = sched.cron(periodic.cron, spec.func, **common)
         else:
-            sched.schedule(datetime.now(UTC), spec.func, interval=periodic.interval_s, **common)
+            job = sched.schedule(datetime.now(UTC), spec.func, interval=periodic.interval_s, **common)
+        # rq-compat(rq-scheduler==0.14.0): its job factory takes no on_stopped and no retry; set them
+        # on the job it made, as RQ's Job.create would. Remove when rq-scheduler passes them through.
+        job._stopped_callback_name = CALLBACKS.on_stopped.name
+        job._stopped_callback_timeout = CALLBACKS.on_stopped.timeout
+        if retry is not None:
+            job.retries_left = retry.max
+            job.retry_intervals = retry.intervals
+        job.save()
         logger.info(
             "registered periodic job id=%s every=%s", periodic.id, periodic.cron or periodic.interval_s
         )

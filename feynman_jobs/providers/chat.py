@@ -13,7 +13,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from feynman_jobs.costs.estimate import output_tokens
-from feynman_jobs.errors import FeynmanError
+from feynman_jobs.errors import ModelOutputError
 from feynman_jobs.providers.http import client, post_json
 from feynman_jobs.text import count_tokens
 
@@ -40,10 +40,6 @@ def no_guard(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> Ab
 PROMPT_FRAMING_TOKENS = 20
 Model = TypeVar("Model", bound=BaseModel)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
-
-
-class ModelOutputError(FeynmanError):
-    """The model's answer was not what was asked for, also when asked a second time."""
 
 
 class ChatClient:

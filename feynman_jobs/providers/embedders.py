@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from feynman_jobs import text
-from feynman_jobs.providers.chat import ModelOutputError
+from feynman_jobs.errors import ModelOutputError
 from feynman_jobs.providers.http import client, post_json
 from feynman_jobs.settings import Settings
 

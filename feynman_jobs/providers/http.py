@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from feynman_jobs.errors import FeynmanError, RetryableJobError
+from feynman_jobs.errors import ProviderError, RetryableJobError
 
 logger = logging.getLogger(__name__)
 
@@ -17,10 +17,6 @@ logger = logging.getLogger(__name__)
 INLINE_RETRY_AFTER_MAX_S = 10.0
 #: Characters of an error response kept in the exception (never the request, which holds the prompt).
 ERROR_BODY_CHARS = 300
-
-
-class ProviderError(FeynmanError):
-    """An endpoint refused a request in a way that trying again will not fix (4xx other than 429)."""
 
 
 def client(base_url: str, api_key: SecretStr | None, timeout_s: float) -> httpx.Client:

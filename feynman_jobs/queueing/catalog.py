@@ -1,10 +1,12 @@
-"""The job catalog: every job type with its function, queue, timeout and retry policy (DESIGN §3)."""
+"""The job catalog: every job type with its function, queue, timeout, retry policy and callbacks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from rq import Retry
+from rq.callbacks import Callback
 
 from feynman_jobs.errors import FieldError, UnknownJobType
 from feynman_jobs.queueing import payloads
@@ -13,6 +15,21 @@ from feynman_jobs.queueing import payloads
 MAX_RETRIES_CAP = 10
 #: Longest wait between two attempts, however many retries.
 MAX_BACKOFF_S = 600
+#: The module whose on_success / on_failure / on_stopped every job calls back. RQ stores these
+#: dotted paths in each job hash, so a move needs an import shim (see feynman_jobs/job_events.py).
+OUTCOME_CALLBACKS = "feynman_jobs.lifecycle.outcomes"
+
+
+class Callbacks(NamedTuple):
+    """RQ's on_success, on_failure and on_stopped: every attempt's outcome is recorded."""
+
+    on_success: Callback
+    on_failure: Callback
+    on_stopped: Callback
+
+
+#: The callbacks every job of the service carries, whoever enqueues it (API, CLI, scheduler).
+CALLBACKS = Callbacks(*(Callback(f"{OUTCOME_CALLBACKS}.{name}") for name in Callbacks._fields))
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass
 
@@ -12,9 +11,9 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq.serializers import JSONSerializer
 
-from feynman_jobs import redisio
+from feynman_jobs import keys, redisio
 from feynman_jobs.errors import IdempotencyKeyInUse
-from feynman_jobs.queueing.wiring import KEY_PREFIX, JsonJob
+from feynman_jobs.queueing.wiring import JsonJob
 
 #: How long a claimed key survives a request that died before writing its job.
 CLAIM_S = 30
@@ -30,16 +29,11 @@ class Claim:
     existing: str | None = None
 
 
-def redis_key(key: str) -> str:
-    """Where an idempotency key's job id is kept (hashed: keys are caller-chosen text)."""
-    return KEY_PREFIX + "idem:" + hashlib.sha256(key.encode()).hexdigest()
-
-
 def claim(connection: Redis, key: str | None, job_id: str) -> Claim:
     """Take the key for `job_id` (SET NX), or learn which job already holds it."""
     if not key:
         return Claim(None)
-    stored = redis_key(key)
+    stored = keys.idempotency(key)
     if connection.set(stored, job_id, nx=True, ex=CLAIM_S):
         return Claim(stored)
     owner = connection.get(stored)

@@ -11,9 +11,9 @@ from typing import Any
 from pydantic import ValidationError
 from rq import Retry
 
-from feynman_jobs.errors import FieldError, InvalidRequest
+from feynman_jobs.errors import FieldError, InvalidRequest, field_errors
 from feynman_jobs.queueing.catalog import CATALOG, JobSpec, get_spec
-from feynman_jobs.queueing.requests import EnqueueRequest, field_errors
+from feynman_jobs.queueing.requests import EnqueueRequest
 from feynman_jobs.settings import Settings
 
 #: consolidate_memory is followed by vectorize_documents on the memory it wrote.

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from redis import Redis
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+#: A queue's name, as requests and the OpenAPI document spell it.
+QueueName = Literal["high", "default", "low"]
 #: Queue names in priority order: a worker always takes `high` first.
-QUEUE_NAMES: tuple[str, ...] = ("high", "default", "low")
-#: Every Redis key feynman_jobs owns (besides RQ's own `rq:` keys) starts with this.
-KEY_PREFIX = "feynman:"
-#: Dotted paths for the RQ and rq-scheduler command lines (`-j`, `--queue-class`, `-q`).
-JOB_CLASS_PATH = "feynman_jobs.queueing.wiring.JsonJob"
-QUEUE_CLASS_PATH = "feynman_jobs.queueing.wiring.JsonQueue"
+QUEUE_NAMES: tuple[str, ...] = get_args(QueueName)
+#: What an RQ job id may look like (RQ's own rule); ids the service makes use `-`, never `:`.
+JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,128}"
 
 
 class JsonJob(Job):

@@ -18,11 +18,12 @@ from typing import Any
 
 import rq_dashboard
 from flask import Flask, Response, request
-from rq import Queue, Worker
+from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.serializers import JSONSerializer
 
-from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, JsonQueue, get_queue
+from feynman_jobs import keys
+from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, JsonQueue
 from feynman_jobs.settings import Settings
 from feynman_jobs.web.auth import token_is_valid
 from feynman_jobs.web.extension import extension
@@ -82,7 +83,7 @@ def _register_queues() -> None:
     # rq-dashboard lists only queues in RQ's `rq:queues` set, which RQ fills on a queue's first
     # enqueue; an idempotent SADD makes all three show from the start (and after a flush).
     connection = extension().redis
-    connection.sadd(Queue.redis_queues_keys, *(get_queue(name, connection).key for name in QUEUE_NAMES))
+    connection.sadd(keys.RQ_QUEUES, *(keys.rq_queue(name) for name in QUEUE_NAMES))
 
 
 def check_access(settings: Settings) -> Response | None:

@@ -21,9 +21,11 @@ class FeynmanExtension:
     redis: Redis
 
 
-def init_extension(app: Flask, settings: Settings) -> FeynmanExtension:
-    """Attach the service to `app` (a host app can call this and register the blueprint itself)."""
-    ext = FeynmanExtension(settings=settings, redis=connect(settings.redis_url))
+def init_extension(app: Flask, settings: Settings, redis: Redis | None = None) -> FeynmanExtension:
+    """Attach the service to `app`, on `redis` (default: a client of settings.redis_url)."""
+    ext = FeynmanExtension(
+        settings=settings, redis=redis if redis is not None else connect(settings.redis_url)
+    )
     app.extensions[EXTENSION_KEY] = ext
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

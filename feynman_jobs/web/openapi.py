@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from apispec import APISpec
-from flask import Flask
+from flask import Flask, current_app
 from pydantic import BaseModel
 
+from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.problems import PROBLEM_MEDIA_TYPE, TYPE_PREFIX, Problem
 
 API_PREFIX = "/api/"
@@ -34,6 +35,11 @@ BODY_PROBLEMS = {
     415: "`unsupported-media-type`: the body is not application/json",
     422: "`invalid-request` or `unknown-job-type`: the request fails validation; see `errors`",
 }
+#: Route-specific problems more than one route answers with.
+IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"
+BUDGET_EXCEEDED = (
+    "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
+)
 #: The problem of a route whose query parameters fail validation.
 QUERY_PROBLEM = {422: "`invalid-request`: a query parameter is invalid; `errors` points at each"}
 View = TypeVar("View", bound=Callable[..., Any])
@@ -213,3 +219,13 @@ def document_for(app: Flask) -> dict[str, Any]:
         app.extensions[_CACHE_KEY] = build_document(app)
     document: dict[str, Any] = app.extensions[_CACHE_KEY]
     return document
+
+
+bp = api_blueprint("feynman_openapi", __name__)
+
+
+@bp.get("/openapi.json")
+@documented(responses={200: None})
+def openapi_document() -> dict[str, Any]:
+    """This API's OpenAPI 3.1 document."""
+    return document_for(current_app)

@@ -1,8 +1,14 @@
-"""RFC 9457 problem documents: the only shape an error leaves the API in."""
+"""RFC 9457 problem documents: the only shape an error leaves the API in, from one table.
+
+Every exception class of feynman_jobs.errors has a row (a test holds that true): its status, the
+stable slug of its `type` URI, and its title. A subclass without a row of its own takes its nearest
+ancestor's. 5xx problems never carry an exception's text to the caller; it goes to the log.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, json, request
@@ -10,22 +16,51 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from feynman_jobs.costs.budget import BudgetExceeded
-from feynman_jobs.errors import (
-    ConfigError,
-    FeynmanError,
-    IdempotencyKeyInUse,
-    InvalidRequest,
-    JobNotFound,
-    JobStateConflict,
-    UnknownJobType,
-)
-from feynman_jobs.lifecycle.batches import BatchNotFound
+from feynman_jobs import errors
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:feynman-jobs:problem:"
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """How one exception class answers: HTTP status, the slug of its problem `type`, its title."""
+
+    status: int
+    slug: str
+    title: str
+
+
+#: Exception class -> problem. Looked up along the class's MRO, most specific first.
+PROBLEMS: dict[type[Exception], ProblemKind] = {
+    errors.InvalidRequest: ProblemKind(422, "invalid-request", "Invalid request"),
+    errors.UnknownJobType: ProblemKind(422, "unknown-job-type", "Unknown job type"),
+    errors.MalformedBody: ProblemKind(400, "malformed-json", "Malformed JSON"),
+    errors.UnsupportedMediaType: ProblemKind(415, "unsupported-media-type", "Unsupported media type"),
+    errors.JobNotFound: ProblemKind(404, "job-not-found", "Job not found"),
+    errors.BatchNotFound: ProblemKind(404, "batch-not-found", "Batch not found"),
+    errors.MemoryNotFound: ProblemKind(404, "memory-not-found", "Memory not found"),
+    errors.JobStateConflict: ProblemKind(409, "job-state-conflict", "Conflict"),
+    errors.IdempotencyKeyInUse: ProblemKind(409, "idempotency-key-in-use", "Request in progress"),
+    errors.VectorSpaceMismatch: ProblemKind(409, "vector-space-mismatch", "Indexed with another embedder"),
+    errors.BudgetExceeded: ProblemKind(429, "budget-exceeded", "Budget exceeded"),
+    errors.HoldJob: ProblemKind(429, "rate-limited", "Try again later"),
+    errors.ProviderError: ProblemKind(502, "provider-error", "The model provider refused the request"),
+    errors.ModelOutputError: ProblemKind(502, "model-output", "The model's answer was unusable"),
+    errors.RetryableJobError: ProblemKind(503, "provider-unavailable", "The model provider is unavailable"),
+    errors.ConfigError: ProblemKind(500, "configuration", "Service misconfigured"),
+    errors.FeynmanError: ProblemKind(500, "internal-error", "Internal error"),
+    RedisError: ProblemKind(503, "redis-unavailable", "Service unavailable"),
+}
+#: What a 5xx says instead of the exception's text.
+SERVER_DETAILS = {
+    "redis-unavailable": "the job store (Redis) cannot be reached; nothing was written, try again",
+    "configuration": "the service is misconfigured",
+}
+#: Retry-After of a Redis outage.
+REDIS_RETRY_AFTER_S = 5
 
 
 class Problem(BaseModel):
@@ -55,59 +90,37 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Re
     return response
 
 
-class UnsupportedMediaType(Exception):
-    """The body is not sent as application/json."""
+def kind_of(error: BaseException) -> ProblemKind | None:
+    """The table's row for an exception (its nearest ancestor's), or None when it has none."""
+    for cls in type(error).__mro__:
+        kind = PROBLEMS.get(cls)
+        if kind is not None:
+            return kind
+    return None
 
 
-class MalformedBody(Exception):
-    """The body cannot be read as JSON."""
-
-
-def _from_feynman_error(error: FeynmanError) -> Response:
-    if isinstance(error, UnknownJobType):
-        errors = [{"pointer": e.pointer, "detail": e.detail} for e in error.errors]
-        return problem(422, "unknown-job-type", "Unknown job type", error.detail, errors=errors)
-    if isinstance(error, InvalidRequest):
-        errors = [{"pointer": e.pointer, "detail": e.detail} for e in error.errors]
-        return problem(422, "invalid-request", "Invalid request", error.detail, errors=errors)
-    if isinstance(error, JobNotFound):
-        return problem(404, "job-not-found", "Job not found", str(error), job_id=error.job_id)
-    if isinstance(error, BatchNotFound):
-        return problem(404, "batch-not-found", "Batch not found", str(error), batch_id=error.batch_id)
-    if isinstance(error, JobStateConflict):
-        return problem(
-            409, "job-state-conflict", "Conflict", str(error), job_id=error.job_id, job_status=error.status
-        )
-    if isinstance(error, BudgetExceeded):
-        return problem(
-            429,
-            "budget-exceeded",
-            "Budget exceeded",
-            str(error),
-            headers={"Retry-After": str(error.retry_after_s)},
-            needed_usd=error.needed_micros / 1e6,
-            **error.window.as_dict(),
-        )
-    if isinstance(error, IdempotencyKeyInUse):
-        return problem(
-            409, "idempotency-key-in-use", "Request in progress", str(error), headers={"Retry-After": "1"}
-        )
-    if isinstance(error, ConfigError):
-        logger.error("configuration error: %s", error)
-        return problem(500, "configuration", "Service misconfigured", "the service is misconfigured")
-    logger.exception("unhandled feynman_jobs error")
-    return problem(500, "internal-error", "Internal error", "the service failed to handle this request")
-
-
-def _from_redis_error(error: RedisError) -> Response:
-    logger.warning("redis unavailable: %s", type(error).__name__)
-    return problem(
-        503,
-        "redis-unavailable",
-        "Service unavailable",
-        "the job store (Redis) cannot be reached; nothing was written, try again",
-        headers={"Retry-After": "5"},
-    )
+def from_error(error: Exception) -> Response:
+    """The problem document of an exception in the table; anything else is a 500 that is logged."""
+    kind = kind_of(error)
+    if kind is None:
+        logger.exception("unhandled error on %s %s", request.method, request.path, exc_info=error)
+        return problem(500, "internal-error", "Internal error", "the service failed to handle this request")
+    headers: dict[str, str] = {}
+    retry_after = getattr(error, "retry_after_s", None)
+    if isinstance(error, RedisError):
+        logger.warning("redis unavailable: %s", type(error).__name__)
+        retry_after = REDIS_RETRY_AFTER_S
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    if kind.status >= 500:
+        if not isinstance(error, RedisError):
+            logger.error("%s on %s %s: %s", kind.slug, request.method, request.path, error)
+        detail = SERVER_DETAILS.get(kind.slug, "the service failed to handle this request")
+        return problem(kind.status, kind.slug, kind.title, detail, headers=headers)
+    fields = error.fields() if isinstance(error, errors.FeynmanError) else {}
+    if not fields.get("errors"):
+        fields.pop("errors", None)
+    return problem(kind.status, kind.slug, kind.title, str(error), headers=headers, **fields)
 
 
 def _from_http_exception(error: HTTPException) -> Response:
@@ -119,26 +132,7 @@ def _from_http_exception(error: HTTPException) -> Response:
     return response
 
 
-def _from_unexpected(error: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.path)
-    return problem(500, "internal-error", "Internal error", "the service failed to handle this request")
-
-
-def _from_media_type(_error: Exception) -> Response:
-    return problem(
-        415, "unsupported-media-type", "Unsupported media type", "send the body as application/json"
-    )
-
-
-def _from_malformed(error: Exception) -> Response:
-    return problem(400, "malformed-json", "Malformed JSON", f"the request body is not valid JSON: {error}")
-
-
 def register_handlers(target: Flask | Any) -> None:
     """Answer every error raised under `target` (an app or a blueprint) with a problem document."""
-    target.register_error_handler(UnsupportedMediaType, _from_media_type)
-    target.register_error_handler(MalformedBody, _from_malformed)
-    target.register_error_handler(FeynmanError, _from_feynman_error)
-    target.register_error_handler(RedisError, _from_redis_error)
     target.register_error_handler(HTTPException, _from_http_exception)
-    target.register_error_handler(Exception, _from_unexpected)
+    target.register_error_handler(Exception, from_error)

@@ -5,40 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import url_for
-from pydantic import ValidationError
 
-from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.lifecycle import batches
+from feynman_jobs.lifecycle import batches, submit
+from feynman_jobs.lifecycle.batches import BatchCreated, BatchProgress
 from feynman_jobs.lifecycle.status import describe
-from feynman_jobs.queueing import writer
-from feynman_jobs.queueing.requests import BatchRequest, EnqueueRequest, field_errors
-from feynman_jobs.web.blueprints import api_blueprint, read_json_body
-from feynman_jobs.web.documents import BatchCreated, BatchProgress
+from feynman_jobs.queueing.requests import BatchRequest
+from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
-from feynman_jobs.web.openapi import documented
-from feynman_jobs.web.routes_jobs import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE
+from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, documented
+from feynman_jobs.web.parsing import parse_body
 
 bp = api_blueprint("feynman_batches", __name__)
 BATCH_NOT_FOUND = {404: "`batch-not-found`: no batch with this id, or it expired"}
-
-
-def _parse(body: Any) -> list[EnqueueRequest]:
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object", [FieldError("#", "not an object")])
-    try:
-        batch = BatchRequest.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidRequest("the batch request is invalid", field_errors(exc)) from None
-    requests: list[EnqueueRequest] = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(batch.jobs):
-        try:
-            requests.append(EnqueueRequest.model_validate(item))
-        except ValidationError as exc:
-            errors.extend(field_errors(exc, ("jobs", str(index))))
-    if errors:
-        raise InvalidRequest("some jobs of the batch are invalid; none was enqueued", errors)
-    return requests
 
 
 @bp.post("/batches")
@@ -50,9 +28,9 @@ def _parse(body: Any) -> list[EnqueueRequest]:
 )
 def create_batch() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue every job of the batch in one transaction (all or nothing): 202 with the batch id."""
-    requests = _parse(read_json_body())
+    batch = parse_body(BatchRequest)
     ext = extension()
-    batch_id, submitted = writer.submit_batch(ext.redis, ext.settings, requests)
+    batch_id, submitted = submit.submit_batch(ext.redis, ext.settings, batch.jobs)
     body = {
         "id": batch_id,
         "job_ids": [item.job.id for item in submitted],

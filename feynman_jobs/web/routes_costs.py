@@ -7,12 +7,14 @@ from typing import Any
 
 from feynman_jobs.costs import budget, rollups
 from feynman_jobs.costs.estimate import estimate_plan
+from feynman_jobs.costs.rollups import CostsQuery
 from feynman_jobs.errors import FieldError, InvalidRequest
 from feynman_jobs.queueing.planning import plan_job
-from feynman_jobs.queueing.requests import CostsQuery, TypedEnqueueRequest, parse_enqueue_request
-from feynman_jobs.web.blueprints import api_blueprint, parse_query, read_json_body
+from feynman_jobs.queueing.requests import EnqueueRequest, TypedEnqueueRequest
+from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
+from feynman_jobs.web.parsing import parse_body, parse_query
 
 bp = api_blueprint("feynman_costs", __name__)
 
@@ -25,7 +27,7 @@ DEFAULT_WINDOWS = 24
 def estimate() -> dict[str, Any]:
     """What a job request would cost (with its follow-up) and whether each budget has room; no writes."""
     ext = extension()
-    plans = plan_job(parse_enqueue_request(read_json_body()), ext.settings)
+    plans = plan_job(parse_body(EnqueueRequest), ext.settings)
     estimates = [estimate_plan(plan, ext.settings) for plan in plans]
     total = sum(item.usd_micros for item in estimates)
     budgets = [

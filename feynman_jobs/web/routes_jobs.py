@@ -1,34 +1,24 @@
-"""Jobs over HTTP (DESIGN §5): enqueue, read, list, cancel or stop, requeue."""
+"""Jobs over HTTP: enqueue, read, list, cancel or stop, requeue."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import request, url_for
 
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.lifecycle import control, listing
-from feynman_jobs.lifecycle.status import describe, get_status
-from feynman_jobs.queueing import writer
+from feynman_jobs.lifecycle import control, listing, submit
+from feynman_jobs.lifecycle.listing import JobsPage, ListJobsQuery
+from feynman_jobs.lifecycle.status import JobStatusDocument, describe, get_status, load_job
 from feynman_jobs.queueing.catalog import CATALOG
-from feynman_jobs.queueing.requests import (
-    EnqueueRequest,
-    JobStatusDocument,
-    ListJobsQuery,
-    TypedEnqueueRequest,
-    parse_enqueue_request,
-)
-from feynman_jobs.web.blueprints import api_blueprint, parse_query, read_json_body
-from feynman_jobs.web.documents import JobsPage
+from feynman_jobs.queueing.requests import EnqueueRequest, TypedEnqueueRequest
+from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
-from feynman_jobs.web.openapi import document_for, documented
+from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, documented
+from feynman_jobs.web.parsing import parse_query, read_json_body, validate
 
 bp = api_blueprint("feynman_api", __name__)
 JOB_NOT_FOUND = {404: "`job-not-found`: no job with this id, or it expired"}
-IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still being written; retry shortly"
-BUDGET_EXCEEDED = (
-    "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
-)
 
 
 def with_header_key(body: Any) -> Any:
@@ -59,18 +49,16 @@ def with_header_key(body: Any) -> Any:
 )
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue one job: 202 with its status document (200 and the existing job for a known key)."""
-    job_request = parse_enqueue_request(with_header_key(read_json_body()))
+    job_request = validate(EnqueueRequest, with_header_key(read_json_body()), what="job request")
     ext = extension()
-    submitted = writer.submit(ext.redis, ext.settings, job_request)
+    submitted = submit.submit(ext.redis, ext.settings, job_request)
     document = describe(ext.redis, submitted.job, fresh=submitted.created)
     location = url_for("feynman_api.read_job", job_id=submitted.job.id)
     return document.model_dump(mode="json"), 202 if submitted.created else 200, {"Location": location}
 
 
 @bp.get("/jobs/<job_id>")
-@documented(
-    responses={200: JobStatusDocument}, problems={404: "`job-not-found`: no job with this id, or it expired"}
-)
+@documented(responses={200: JobStatusDocument}, problems=JOB_NOT_FOUND)
 def read_job(job_id: str) -> dict[str, Any]:
     """The status document of one job."""
     return get_status(extension().redis, job_id).model_dump(mode="json")
@@ -105,7 +93,7 @@ def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
     """Cancel a waiting job (200), or ask its worker to stop a running one (202); 409 if it has ended."""
     connection = extension().redis
     job, done = control.cancel(connection, job_id)
-    document = describe(connection, control.load(connection, job.id)).model_dump(mode="json")
+    document = describe(connection, load_job(connection, job.id)).model_dump(mode="json")
     return {**document, "action": done}, 200 if done == "canceled" else 202
 
 
@@ -119,10 +107,3 @@ def requeue_job(job_id: str) -> tuple[dict[str, Any], int]:
     connection = extension().redis
     job = control.requeue(connection, job_id)
     return describe(connection, job).model_dump(mode="json"), 202
-
-
-@bp.get("/openapi.json")
-@documented(responses={200: None})
-def openapi_document() -> dict[str, Any]:
-    """This API's OpenAPI 3.1 document."""
-    return document_for(current_app)

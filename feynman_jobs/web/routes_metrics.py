@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from feynman_jobs.ops.prometheus import registry_for
-from feynman_jobs.web.auth import require_token
+from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
-from feynman_jobs.web.problems import register_handlers
 
-bp = Blueprint("feynman_metrics", __name__)
-register_handlers(bp)
-
-
-@bp.before_request
-def _authenticate() -> Response | None:
-    return require_token(extension().settings)
+bp = api_blueprint("feynman_metrics", __name__, url_prefix="")
 
 
 @bp.get("/metrics")

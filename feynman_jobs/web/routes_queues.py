@@ -5,39 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from feynman_jobs.lifecycle import control
+from feynman_jobs.lifecycle.control import PauseRequest
 from feynman_jobs.ops import snapshot, throughput
-from feynman_jobs.queueing.requests import PauseRequest, StatsQuery
-from feynman_jobs.web.blueprints import api_blueprint, parse_body, parse_query
-from feynman_jobs.web.documents import QueuesDocument
+from feynman_jobs.ops.snapshot import QueuesDocument
+from feynman_jobs.ops.throughput import StatsQuery
+from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
+from feynman_jobs.web.parsing import parse_body, parse_query
 
 bp = api_blueprint("feynman_queues", __name__)
-
-
-def _queues_document() -> dict[str, Any]:
-    connection = extension().redis
-    return {
-        "paused": snapshot.paused(connection),
-        "pause_remaining_s": control.pause_remaining_s(connection),
-        "queues": snapshot.queue_summary(connection),
-    }
 
 
 @bp.get("/queues")
 @documented(responses={200: QueuesDocument})
 def read_queues() -> dict[str, Any]:
     """Per queue: depth, registry counts, age of the oldest waiting job; and whether work is paused."""
-    return _queues_document()
+    return snapshot.queues_document(extension().redis).model_dump(mode="json")
 
 
 @bp.post("/queues/pause")
 @documented(body=PauseRequest, body_optional=True, responses={200: QueuesDocument})
 def pause_queues() -> dict[str, Any]:
     """Stop workers from taking new jobs (running ones finish), for `duration_s` or until resumed."""
-    body = parse_body(PauseRequest)
+    body = parse_body(PauseRequest, optional=True)
     control.pause(extension().redis, body.duration_s)
-    return _queues_document()
+    return snapshot.queues_document(extension().redis).model_dump(mode="json")
 
 
 @bp.post("/queues/resume")
@@ -45,7 +38,7 @@ def pause_queues() -> dict[str, Any]:
 def resume_queues() -> dict[str, Any]:
     """Let workers take jobs again."""
     control.resume(extension().redis)
-    return _queues_document()
+    return snapshot.queues_document(extension().redis).model_dump(mode="json")
 
 
 @bp.get("/stats")

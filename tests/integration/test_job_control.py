@@ -12,8 +12,8 @@ from typing import Any
 from redis import Redis
 from rq import Retry
 
-from feynman_jobs.lifecycle import outcomes
 from feynman_jobs.memory.records import save_memory
+from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
 from tests.integration.conftest import start_worker
 from tests.integration.test_end_to_end import enqueue, sample, wait_for
@@ -127,7 +127,7 @@ def test_cancel_in_each_waiting_state_and_409_once_ended(api: str, redis: Redis)
 
 def test_a_running_job_is_stopped(api: str, worker: Process, redis: Redis) -> None:
     slow = get_queue("default", redis).enqueue(
-        "tests.jobs.sleep_for", 60, on_stopped=outcomes.ON_STOPPED, on_failure=outcomes.ON_FAILURE
+        "tests.jobs.sleep_for", 60, on_stopped=CALLBACKS.on_stopped, on_failure=CALLBACKS.on_failure
     )
     wait_for(api, slow.id, ("started",))
     code, _, document = http("POST", f"{api}/api/jobs/{slow.id}/cancel")
@@ -233,14 +233,14 @@ def test_a_killed_worker_s_jobs_are_retried_or_failed_as_abandoned(
         300,
         retry=Retry(max=1, interval=[1]),
         meta={"max_retries": 1},
-        on_failure=outcomes.ON_FAILURE,
+        on_failure=CALLBACKS.on_failure,
     )
     abandoned = queue.enqueue(
         "tests.jobs.slow_first_time",
         "abandoned",
         300,
         meta={"max_retries": 0},
-        on_failure=outcomes.ON_FAILURE,
+        on_failure=CALLBACKS.on_failure,
     )
     survivor: Process | None = None
     try:

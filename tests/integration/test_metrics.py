@@ -8,7 +8,7 @@ from rq import Retry
 from rq.suspension import resume, suspend
 
 from feynman_jobs.costs import ledger
-from feynman_jobs.lifecycle import outcomes
+from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
 from tests.integration.test_end_to_end import enqueue, wait_for
 from tests.support import Process, http, wait_until
@@ -36,7 +36,7 @@ def test_scraped_values_equal_the_known_counts(api: str, redis: Redis, worker: P
     done = [enqueue(api, ROLLUP) for _ in range(3)]
     for job in done:
         wait_for(api, job["id"])
-    callbacks = {"on_success": outcomes.ON_SUCCESS, "on_failure": outcomes.ON_FAILURE}
+    callbacks = {"on_success": CALLBACKS.on_success, "on_failure": CALLBACKS.on_failure}
     queue = get_queue("default", redis)
     failing = [
         queue.enqueue("tests.jobs.fail_always", "no retry", **callbacks),

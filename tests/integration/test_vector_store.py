@@ -10,8 +10,9 @@ from numpy.typing import NDArray
 from redis import Redis
 
 from feynman_jobs import text
+from feynman_jobs.errors import VectorSpaceMismatch
 from feynman_jobs.memory import vector_lua
-from feynman_jobs.memory.vectors import RedisVectorStore, VectorSpaceMismatch
+from feynman_jobs.memory.vectors import RedisVectorStore
 
 EMBEDDER = text.HashingEmbedder()
 MODEL = EMBEDDER.name

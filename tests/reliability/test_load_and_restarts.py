@@ -7,8 +7,8 @@ import threading
 import time
 from collections import Counter
 
+from feynman_jobs.keys import JOBS_INDEX
 from feynman_jobs.processes.schedules import PERIODIC
-from feynman_jobs.queueing.writer import INDEX_KEY
 from tests.reliability.stack import Stack, completions, load, wait_all_finished
 from tests.support import wait_until
 
@@ -23,7 +23,7 @@ class _LoadInBackground:
         self._result: tuple[list[str], Counter[int]] = ([], Counter())
         self._thread = threading.Thread(target=self._run, args=(stack.base,))
         self._thread.start()
-        wait_until(lambda: stack.client.zcard(INDEX_KEY) >= 250, 60, "the load to get going")
+        wait_until(lambda: stack.client.zcard(JOBS_INDEX) >= 250, 60, "the load to get going")
 
     def _run(self, base: str) -> None:
         self._result = load(base, 800, 8, JOB, deadline_s=240)
@@ -48,7 +48,7 @@ def test_5000_jobs_from_8_clients_each_run_exactly_once(stack: Stack) -> None:
     assert seen[202] == 5000
     counts = wait_all_finished(stack.client, ids, timeout=600)
     _exactly_once(counts, ids)
-    assert stack.client.zcard(INDEX_KEY) == 5000
+    assert stack.client.zcard(JOBS_INDEX) == 5000
 
 
 def test_a_redis_restart_mid_load_loses_nothing_and_everyone_reconnects(stack: Stack) -> None:
@@ -89,6 +89,6 @@ def test_a_web_restart_mid_load_makes_one_job_per_idempotency_key(stack: Stack) 
     stack.start_web()
     ids, seen = clients.join()
     assert seen[0] > 0, f"clients should have seen refused connections: {seen}"
-    assert stack.client.zcard(INDEX_KEY) == 800 == len(set(ids))
+    assert stack.client.zcard(JOBS_INDEX) == 800 == len(set(ids))
     counts = wait_all_finished(stack.client, ids, timeout=300)
     _exactly_once(counts, ids)

@@ -6,7 +6,7 @@ import time
 
 from rq import Retry
 
-from feynman_jobs.lifecycle import outcomes
+from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
 from tests.integration.test_end_to_end import wait_for
 from tests.reliability.stack import Stack, executions, sigkill
@@ -16,7 +16,7 @@ from tests.support import wait_until
 def _slow_job(stack: Stack, marker: str, seconds: float) -> str:
     job = get_queue("default", stack.client).enqueue(
         "tests.jobs.slow_first_time", marker, seconds, retry=Retry(max=1, interval=[1]),
-        meta={"max_retries": 1}, on_success=outcomes.ON_SUCCESS, on_failure=outcomes.ON_FAILURE,
+        meta={"max_retries": 1}, on_success=CALLBACKS.on_success, on_failure=CALLBACKS.on_failure,
     )  # fmt: skip
     wait_for(stack.base, job.id, ("started",), timeout=30)
     wait_until(lambda: stack.client.exists(f"test:pids:{marker}") == 1, 10, "the job to report its pids")

@@ -8,6 +8,7 @@ import fakeredis
 import pytest
 
 from feynman_jobs.costs import budget, ledger
+from feynman_jobs.errors import BudgetExceeded
 from feynman_jobs.settings import load_settings
 
 
@@ -38,9 +39,9 @@ def test_reservations_count_against_every_configured_budget() -> None:
     assert hourly.resets_at is not None
     assert (hourly.resets_at.minute, hourly.resets_at.second) == (0, 0)
     assert 0 < (hourly.resets_at - datetime.now(UTC)).total_seconds() <= 3600
-    with pytest.raises(budget.BudgetExceeded) as caught:
+    with pytest.raises(BudgetExceeded) as caught:
         budget.reserve(redis, settings, "job-2", 60_000)
-    assert caught.value.window.name == "hourly"
+    assert caught.value.budget["budget"] == "hourly"
     assert 0 < caught.value.retry_after_s <= 3601
     assert "hourly budget" in str(caught.value)
     assert budget.release(redis, "job-1") == 150_000
@@ -57,7 +58,7 @@ def test_inflight_is_a_separate_pool() -> None:
     settings = load_settings(budget_total_usd=0.1)
     budget.reserve(redis, settings, "queued", 90_000)
     budget.reserve(redis, settings, "call-1", 90_000, pool=budget.INFLIGHT)
-    with pytest.raises(budget.BudgetExceeded):
+    with pytest.raises(BudgetExceeded):
         budget.reserve(redis, settings, "call-2", 20_000, pool=budget.INFLIGHT)
     [total] = budget.windows(redis, settings)
     assert total.resets_at is None

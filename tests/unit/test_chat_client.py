@@ -10,9 +10,8 @@ from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feynman_jobs.errors import RetryableJobError
-from feynman_jobs.providers.chat import ChatClient, ModelOutputError
-from feynman_jobs.providers.http import ProviderError
+from feynman_jobs.errors import ModelOutputError, ProviderError, RetryableJobError
+from feynman_jobs.providers.chat import ChatClient
 from feynman_jobs.providers.llm import AnalysisDraft, EndpointLLM, MemoryDraft
 from tests.chat_server import (
     ANALYSIS_ZH,

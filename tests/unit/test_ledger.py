@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import fakeredis
 
+from feynman_jobs import keys
 from feynman_jobs.costs import ledger, rollups
 from feynman_jobs.settings import Price
 
@@ -51,7 +52,7 @@ def test_totals_count_by_model_and_type_and_per_job() -> None:
         "tokens_out": 20,
         "usd_micros": 72,
     }
-    assert redis.hgetall(ledger.job_cost_key("a"))[b"tokens_in"] == b"400"
+    assert redis.hgetall(keys.job_cost("a"))[b"tokens_in"] == b"400"
 
 
 def test_a_late_rollup_catches_up_on_missed_windows() -> None:

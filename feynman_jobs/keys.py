@@ -1,0 +1,133 @@
+"""Every Redis key the service writes, and the RQ keys it reads: the one place a key string is built.
+
+Our keys share the prefix `feynman:`; RQ's own keys start with `rq:` and belong to RQ. The map with
+each key's owner, type and lifetime is in docs/architecture.md §4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from rq.job import Job
+from rq.queue import Queue
+from rq.worker import Worker
+
+#: Every key feynman_jobs owns (besides RQ's own `rq:` keys) starts with this.
+PREFIX = "feynman:"
+
+# -- jobs: the index the listing reads, batches, idempotency keys -------------------------------
+
+#: Every job enqueued through the service, scored by a counter: newest first, stable pages.
+JOBS_INDEX = PREFIX + "jobs:index"
+#: The counter those scores come from.
+JOBS_SEQUENCE = PREFIX + "jobs:seq"
+
+
+def jobs_by_type(job_type: str) -> str:
+    """The index of one job type's jobs (same scores as JOBS_INDEX)."""
+    return f"{PREFIX}jobs:type:{job_type}"
+
+
+#: SCAN pattern of every per-type index.
+JOBS_BY_TYPE_PATTERN = jobs_by_type("*")
+
+
+def batch(batch_id: str) -> str:
+    """The list of a batch's job ids, in creation order."""
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def idempotency(key: str) -> str:
+    """Where an idempotency key's job id is kept (hashed: keys are caller-chosen text)."""
+    return PREFIX + "idem:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+# -- outcomes: counters, histograms and the event stream behind /api/stats and /metrics ---------
+
+OUTCOME_EVENTS = PREFIX + "stats:events"
+OUTCOME_COUNTS = PREFIX + "stats:counts"
+RUN_HISTOGRAM = PREFIX + "stats:run_seconds"
+WAIT_HISTOGRAM = PREFIX + "stats:wait_seconds"
+
+# -- costs: the ledger, spend counters, rollups, budget pools, rate-limit windows ---------------
+
+LEDGER = PREFIX + "ledger"
+#: All-time totals by model and job type (Prometheus counters read it).
+COST_TOTALS = PREFIX + "costs:totals"
+
+
+def job_cost(job_id: str) -> str:
+    """The hash of one job's model usage."""
+    return f"{PREFIX}cost:job:{job_id}"
+
+
+def spend(window: str, at: datetime) -> str:
+    """The spend counter (USD micros) of budget `window` (total, daily, hourly) containing `at` (UTC)."""
+    if window == "daily":
+        return f"{PREFIX}spend:day:{at:%Y-%m-%d}"
+    if window == "hourly":
+        return f"{PREFIX}spend:hour:{at:%Y-%m-%dT%H}"
+    return f"{PREFIX}spend:total"
+
+
+def rollup_index(granularity: str) -> str:
+    """The sorted set of stored rollups of one granularity, scored by window start."""
+    return f"{PREFIX}costs:{granularity}:index"
+
+
+def rollup_marker(granularity: str) -> str:
+    """The start of the newest complete window already rolled up."""
+    return f"{PREFIX}costs:{granularity}:rolled_through"
+
+
+def rollup(granularity: str, start: datetime) -> str:
+    """Where the rollup of one window is stored."""
+    return f"{PREFIX}costs:{granularity}:{start:%Y-%m-%dT%H:%M:%SZ}"
+
+
+#: Budget pools: (hash of member -> micros, total micros). Reserved at enqueue; in flight per call.
+BUDGET_RESERVED = (PREFIX + "budget:reserved", PREFIX + "budget:reserved_total")
+BUDGET_INFLIGHT = (PREFIX + "budget:inflight", PREFIX + "budget:inflight_total")
+#: The `limits` library builds its moving-window keys under this prefix.
+RATE_LIMIT_PREFIX = PREFIX + "ratelimit"
+
+# -- memory: records and the vector store ----------------------------------------------------------
+
+
+def memory(memory_id: str) -> str:
+    """One memory record (JSON)."""
+    return f"{PREFIX}memory:{memory_id}"
+
+
+def vector_namespace(namespace: str) -> list[str]:
+    """matrix, labels, chunks, docs and meta keys of a vector namespace (one hash tag: one slot)."""
+    tag = f"{PREFIX}vec:{{{namespace}}}"
+    return [f"{tag}:{part}" for part in ("matrix", "labels", "chunks", "docs", "meta")]
+
+
+# -- RQ's keys, read (and where RQ expects it, written) the way RQ itself does -------------------
+
+#: RQ's pause of every worker (`rq suspend`); its TTL is a timed pause's remaining time.
+RQ_SUSPENDED = "rq:suspended"
+#: The set of queue keys RQ (and rq-dashboard, `rq info`) list queues from.
+RQ_QUEUES = Queue.redis_queues_keys
+#: rq-scheduler's sorted set of scheduled jobs.
+RQ_SCHEDULER_JOBS = "rq:scheduler:scheduled_jobs"
+#: SCAN pattern of rq-scheduler's live instances (each a key with a TTL).
+RQ_SCHEDULER_INSTANCES = "rq:scheduler_instance:*"
+
+
+def rq_job(job_id: str) -> str:
+    """RQ's hash of one job."""
+    return Job.key_for(job_id)
+
+
+def rq_queue(name: str) -> str:
+    """RQ's list of the jobs waiting in queue `name`."""
+    return Queue.redis_queue_namespace_prefix + name
+
+
+def rq_worker(name: str) -> str:
+    """RQ's hash of one worker (its heartbeat, current job, queues)."""
+    return Worker.redis_worker_namespace_prefix + name

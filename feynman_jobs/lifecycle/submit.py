@@ -1,0 +1,100 @@
+"""Accepting work: a request becomes planned jobs, budget reservations and one Redis transaction.
+
+The order is the contract (architecture §3): validate and plan everything, claim the idempotency
+key, reserve the estimate against the budgets, then write every job in one MULTI/EXEC. Anything
+refused on the way gives back what it took, so a refused request leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from redis import Redis
+
+from feynman_jobs import keys
+from feynman_jobs.costs import reservations
+from feynman_jobs.errors import FieldError, InvalidRequest
+from feynman_jobs.queueing import idempotency, writer
+from feynman_jobs.queueing.planning import JobPlan, plan_job
+from feynman_jobs.queueing.requests import EnqueueRequest
+from feynman_jobs.queueing.wiring import JsonJob
+from feynman_jobs.settings import Settings
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The job a request resolved to, and whether this request created it."""
+
+    job: JsonJob
+    created: bool
+
+
+def submit(connection: Redis, settings: Settings, request: EnqueueRequest) -> Submitted:
+    """Validate and enqueue one job (and its follow-up); nothing is written when anything is wrong."""
+    plans = plan_job(request, settings)
+    writer.check_dependencies(connection, plans[0].depends_on)
+    held = idempotency.claim(connection, request.idempotency_key, plans[0].job_id)
+    if held.existing:
+        return Submitted(idempotency.wait_for_job(connection, held.existing), created=False)
+    try:
+        reservations.reserve_for(connection, settings, plans)
+        jobs = writer.write(connection, plans, claims=[(held, plans[0].job_id)], ttl=settings.idempotency_ttl)
+    except BaseException:
+        idempotency.release(connection, held)
+        reservations.release_for(connection, plans)
+        raise
+    return Submitted(jobs[0], created=True)
+
+
+def submit_batch(
+    connection: Redis, settings: Settings, requests: list[EnqueueRequest]
+) -> tuple[str, list[Submitted]]:
+    """Validate every job first, then write them all in one transaction; returns the batch id."""
+    batch_id = str(uuid.uuid4())
+    plans: list[list[JobPlan]] = []
+    errors: list[FieldError] = []
+    for index, request in enumerate(requests):
+        try:
+            plans.append(plan_job(request, settings, batch_id=batch_id, pointer=f"/jobs/{index}"))
+        except InvalidRequest as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise InvalidRequest("some jobs of the batch are invalid; none was enqueued", errors)
+    writer.check_dependencies(connection, [dep for group in plans for dep in group[0].depends_on])
+    results: list[Submitted | None] = [None] * len(requests)
+    claims: list[tuple[idempotency.Claim, str]] = []
+    to_write: list[JobPlan] = []
+    for index, (request, group) in enumerate(zip(requests, plans, strict=True)):
+        held = idempotency.claim(connection, request.idempotency_key, group[0].job_id)
+        if held.existing:
+            results[index] = Submitted(idempotency.wait_for_job(connection, held.existing), created=False)
+            continue
+        claims.append((held, group[0].job_id))
+        to_write.extend(group)
+    if not to_write:  # every job was already made under its idempotency key: record the batch only
+        existing = [result.job.id for result in results if result is not None]
+        connection.rpush(keys.batch(batch_id), *existing)
+        connection.expire(keys.batch(batch_id), max(settings.result_ttl, settings.failure_ttl))
+        return batch_id, [result for result in results if result is not None]
+    try:
+        reservations.reserve_for(connection, settings, to_write)
+        written = {
+            job.id: job
+            for job in writer.write(
+                connection,
+                to_write,
+                claims=claims,
+                ttl=settings.idempotency_ttl,
+                batch=(batch_id, max(settings.result_ttl, settings.failure_ttl)),
+            )
+        }
+    except BaseException:
+        for held, _ in claims:
+            idempotency.release(connection, held)
+        reservations.release_for(connection, to_write)
+        raise
+    for index, group in enumerate(plans):
+        if results[index] is None:
+            results[index] = Submitted(written[group[0].job_id], created=True)
+    return batch_id, [result for result in results if result is not None]
