@@ -20,7 +20,6 @@ from typing import Any
 from redis import Redis
 from rq.job import JobStatus
 
-from feynman_jobs import text
 from feynman_jobs.jobs.vectorize import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS
 from feynman_jobs.lifecycle import submit
 from feynman_jobs.memory.vectors import RedisVectorStore
@@ -28,6 +27,7 @@ from feynman_jobs.providers.embedders import HashingProvider
 from feynman_jobs.queueing.requests import parse_enqueue_request
 from feynman_jobs.queueing.wiring import fetch_job, get_queue
 from feynman_jobs.settings import load_settings
+from feynman_jobs.text.chunk import chunk_text
 from tests.samples import CONVERSATIONS
 from tests.support import Process, redis_server, wait_until
 
@@ -44,7 +44,7 @@ def corpus(count: int) -> list[dict[str, Any]]:
 def chunked(documents: list[dict[str, Any]]) -> list[list[str]]:
     """The chunks vectorize_documents makes of each document."""
     return [
-        text.chunk_text(doc["text"], max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS)
+        chunk_text(doc["text"], max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS)
         for doc in documents
     ]
 

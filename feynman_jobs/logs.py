@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-FORMATS = ("text", "json")
 #: Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 

@@ -1,4 +1,4 @@
-"""One frozen, typed settings object, read from the environment in one place (DESIGN §7)."""
+"""One frozen, typed settings object, read from the environment in one place (architecture §8)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from typing import Any
 from redis import Redis
 
 from feynman_jobs import keys
+from feynman_jobs.clock import utc_iso
 from feynman_jobs.costs import ledger
 from feynman_jobs.errors import BudgetExceeded
 from feynman_jobs.settings import Settings
@@ -73,7 +74,7 @@ class BudgetWindow:
             "spent_usd": self.spent_micros / 1e6,
             "reserved_usd": self.reserved_micros / 1e6,
             "remaining_usd": self.remaining_micros / 1e6,
-            "resets_at": self.resets_at.isoformat().replace("+00:00", "Z") if self.resets_at else None,
+            "resets_at": utc_iso(self.resets_at) if self.resets_at else None,
         }
 
     def exceeded(self, needed_micros: int) -> BudgetExceeded:

@@ -6,20 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from feynman_jobs.costs import ledger
+from feynman_jobs.providers.llm import LOCAL_ANALYZER, LOCAL_SUMMARIZER
+from feynman_jobs.providers.prompts import output_tokens
 from feynman_jobs.queueing.planning import JobPlan
 from feynman_jobs.settings import Settings
 from feynman_jobs.text.tokens import count_tokens
 
 #: Names the offline providers are recorded under in the ledger (and priced by, if listed).
 LOCAL_MODELS = {
-    "analyze_conversation": "local-heuristic-analyzer",
-    "consolidate_memory": "local-extractive-summarizer",
+    "analyze_conversation": LOCAL_ANALYZER,
+    "consolidate_memory": LOCAL_SUMMARIZER,
 }
 #: Instructions and JSON framing sent to a remote model on top of the conversation.
 PROMPT_OVERHEAD_TOKENS = 250
-#: Output bounds per call; a remote call asks for at most this many tokens.
-MAX_OUTPUT_TOKENS = 1024
-MIN_OUTPUT_TOKENS = 128
 
 
 @dataclass(frozen=True)
@@ -48,11 +47,6 @@ def model_for(job_type: str, settings: Settings) -> str | None:
     if job_type not in LOCAL_MODELS:
         return None
     return settings.llm_model if settings.llm_base_url else LOCAL_MODELS[job_type]
-
-
-def output_tokens(tokens_in: int) -> int:
-    """The expected (and, for a remote model, the allowed) output of a summary or an analysis."""
-    return max(MIN_OUTPUT_TOKENS, min(MAX_OUTPUT_TOKENS, tokens_in // 2))
 
 
 def _text_of(kwargs: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""The cost ledger: every model call recorded atomically in Redis, and rollups of it by window (DESIGN §6)."""
+"""The cost ledger: every model call recorded atomically in Redis (architecture §6)."""
 
 from __future__ import annotations
 

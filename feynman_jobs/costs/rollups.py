@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 from redis import Redis
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.clock import utc_iso
 from feynman_jobs.costs.ledger import LEDGER_RETENTION
 from feynman_jobs.queueing.payloads import text_only
 
@@ -77,8 +78,8 @@ def compute_window(connection: Redis, granularity: Granularity, start: datetime)
     ]
     rollup = {
         "granularity": granularity,
-        "window_start": start.isoformat().replace("+00:00", "Z"),
-        "window_end": end.isoformat().replace("+00:00", "Z"),
+        "window_start": utc_iso(start),
+        "window_end": utc_iso(end),
         "calls": sum(row["calls"] for row in rows),
         "tokens_in": sum(row["tokens_in"] for row in rows),
         "tokens_out": sum(row["tokens_out"] for row in rows),

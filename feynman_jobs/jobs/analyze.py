@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from feynman_jobs import text
 from feynman_jobs.jobs.context import (
     current_job,
     holdable,
@@ -16,6 +15,7 @@ from feynman_jobs.jobs.context import (
     settings,
 )
 from feynman_jobs.providers.llm import llm_for
+from feynman_jobs.text.tokens import language
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,6 @@ def analyze_conversation(
         "topic": topic,
         **analysis.model_dump(),
         "coverage": round(min(1.0, covered / len(analysis.key_ideas)), 3) if analysis.key_ideas else 0.0,
-        "language": text.language(topic + "\n" + "\n".join(m["content"] for m in conversation)),
+        "language": language(topic + "\n" + "\n".join(m["content"] for m in conversation)),
         "model": llm.name,
     }

@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from feynman_jobs import text
 from feynman_jobs.jobs.context import (
     connection,
     current_job,
@@ -19,6 +18,7 @@ from feynman_jobs.jobs.context import (
 )
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.providers.llm import llm_for
+from feynman_jobs.text.tokens import language
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def consolidate_memory(
         "summary": draft.summary,
         "key_points": list(draft.key_points),
         "open_questions": list(draft.open_questions),
-        "language": text.language(topic + "\n" + "\n".join(m["content"] for m in conversation)),
+        "language": language(topic + "\n" + "\n".join(m["content"] for m in conversation)),
         "model": llm.name,
         "session_id": session_id,
         "learner_id": learner_id,

@@ -97,6 +97,8 @@ def holdable(func: Callable[P, R]) -> Callable[P, R | Retry]:
             job.meta["held"] = {"reason": hold.reason, "until": until.isoformat()}
             job.save_meta()
             logger.warning("holding %s for %ds: %s", log_extra(job), delay, hold.reason)
+            # rq-compat(rq==3.0.0): a job returning Retry is rescheduled without counting as a failure
+            # (RQ >= 2.3). Re-check on an rq upgrade: holds must never use up the job's retries.
             return Retry(max=MAX_HOLDS, interval=[delay])
 
     return wrapper

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
+from feynman_jobs.clock import parse_utc
 from feynman_jobs.costs import rollups
 from feynman_jobs.jobs.context import connection, current_job, log_extra
 
@@ -18,12 +18,7 @@ def rollup_costs(granularity: rollups.Granularity, window_start: str | None = No
     if granularity not in rollups.WINDOW_LENGTH:
         raise ValueError(f"granularity must be hour or day, not {granularity!r}")
     if window_start is not None:
-        start = datetime.fromisoformat(window_start.replace("Z", "+00:00"))
-        windows = [
-            rollups.rollup_window(
-                connection(), granularity, start if start.tzinfo else start.replace(tzinfo=UTC)
-            )
-        ]
+        windows = [rollups.rollup_window(connection(), granularity, parse_utc(window_start))]
     else:
         windows = rollups.catch_up(connection(), granularity)
     logger.info("rolled up %s granularity=%s windows=%d", log_extra(job), granularity, len(windows))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from feynman_jobs import text
 from feynman_jobs.jobs.context import (
     connection,
     current_job,
@@ -17,6 +16,7 @@ from feynman_jobs.jobs.context import (
 from feynman_jobs.memory.records import MEMORY_NAMESPACE, load_memory
 from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import get_embedder
+from feynman_jobs.text.chunk import chunk_text
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,7 @@ def vectorize_documents(
     stored: list[dict[str, Any]] = []
     dim = 0
     for index, document in enumerate(documents):
-        chunks = text.chunk_text(
-            document["text"], max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS
-        )
+        chunks = chunk_text(document["text"], max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS)
         embedded = embedder.embed(chunks)
         if embedded.tokens:
             record_usage(embedder.name, embedded.tokens, 0)

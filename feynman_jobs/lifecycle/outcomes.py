@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
+from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 from redis import Redis
@@ -116,6 +117,35 @@ def on_failure(job: Job, connection: Redis, *_exc_info: Any) -> None:
 def on_stopped(job: Job, connection: Redis) -> None:
     """RQ stopped callback."""
     _record_job(job, connection, "stopped")
+
+
+#: Attempts remembered per job (RQ itself keeps a result only for the final failure).
+MAX_ATTEMPT_ERRORS = 10
+MAX_MESSAGE_CHARS = 2000
+#: RQ raises some errors without a message.
+DEFAULT_MESSAGES = {
+    "AbandonedJobError": "the worker running this job stopped heartbeating (killed or lost); job abandoned",
+}
+
+
+def record_attempt_error(
+    job: Job, exc_type: type[BaseException], exc_value: BaseException, _tb: TracebackType | None
+) -> None:
+    """RQ exception handler: remember this attempt's error type and message in the job's meta.
+
+    RQ records nothing for an attempt that will be retried, so without this a job waiting for its
+    retry could not say why. Returns None so RQ's own handlers run too.
+    """
+    errors = list(job.meta.get("attempt_errors", []))[-(MAX_ATTEMPT_ERRORS - 1) :]
+    errors.append(
+        {
+            "at": datetime.now(UTC).isoformat(),
+            "type": exc_type.__name__,
+            "message": (str(exc_value) or DEFAULT_MESSAGES.get(exc_type.__name__, ""))[:MAX_MESSAGE_CHARS],
+        }
+    )
+    job.meta["attempt_errors"] = errors
+    job.save_meta()
 
 
 def events_since(connection: Redis, since_ms: int) -> list[dict[str, Any]]:

@@ -126,6 +126,8 @@ def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStat
         ended_at=job.ended_at,
         result=job.return_value() if status == JobStatus.FINISHED and not fresh else None,
         error=_last_error(connection, job) if status != JobStatus.FINISHED and not fresh else None,
+        # rq-compat(rq==3.0.0): _dependency_ids, because dependency_ids fetches nothing but is a list of str
+        # only since rq 2.6; the private list is what every rq 2.x/3.0 stores. Remove with a public getter.
         depends_on=list(job._dependency_ids),
         follow_up=list(job.meta.get("follow_up", [])),
         batch_id=job.meta.get("batch_id"),

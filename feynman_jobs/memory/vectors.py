@@ -1,6 +1,6 @@
 """The vector store: chunk vectors with their text and metadata, namespaced, cosine top-k.
 
-Redis holds one contiguous float32 matrix per namespace (DESIGN §3); writes are one Lua script each,
+Redis holds one contiguous float32 matrix per namespace (architecture §7); writes are one Lua script each,
 so concurrent writers on any host never lose a vector, and readers keep the matrix in process memory
 until the namespace's version counter moves.
 """

@@ -17,7 +17,7 @@ from feynman_jobs import keys, redisio
 from feynman_jobs.ops.snapshot import REGISTRIES
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
 
-#: Packages whose versions were tested together (DESIGN §11): a different one is a finding.
+#: Packages whose versions were tested together (architecture §10): a different one is a finding.
 PINNED = ("rq", "rq-scheduler", "rq-dashboard", "redis")
 #: A worker whose heartbeat is older than this is dead, whatever its key says (Procfile --worker-ttl 60).
 HEARTBEAT_LIMIT_S = 90

@@ -19,6 +19,7 @@ from rq.registry import (
 from rq.suspension import is_suspended
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.clock import parse_utc
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, get_queue
 
 #: RQ's registries by the status word of the jobs they hold.
@@ -80,7 +81,7 @@ def queue_summary(connection: Redis) -> list[dict[str, Any]]:
     for summary, stamp in zip(summaries, enqueued, strict=True):
         age = None
         if stamp and summary["depth"]:
-            when = datetime.fromisoformat(redisio.text(stamp).replace("Z", "+00:00"))
+            when = parse_utc(redisio.text(stamp))
             age = max(0.0, (now - when).total_seconds())
         summary["oldest_waiting_s"] = age
     return summaries

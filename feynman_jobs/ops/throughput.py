@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
+from feynman_jobs.clock import server_now
 from feynman_jobs.lifecycle import outcomes
 
 #: Longest window a caller may ask for (the event stream is capped anyway).
@@ -52,8 +53,7 @@ def _summarize(events: list[dict[str, Any]], window_s: int) -> dict[str, Any]:
 
 def window_stats(connection: Redis, window_s: int) -> dict[str, Any]:
     """Stats of every attempt that ended in the last `window_s` seconds (Redis server clock)."""
-    seconds, micros = connection.time()
-    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    now_ms = int(server_now(connection).timestamp() * 1000)
     events = outcomes.events_since(connection, now_ms - window_s * 1000)
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_queue: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
 
 
+# rq-compat(rq-scheduler==0.14.0): replaces _install_signal_handlers, whose stop handler needs Redis.
+# Remove when rq-scheduler's own handler survives an outage and its loop reconnects.
 class ResilientScheduler(Scheduler):  # type: ignore[misc]
     """rq-scheduler's Scheduler whose stop signal works even while Redis is unreachable."""
 

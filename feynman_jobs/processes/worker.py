@@ -30,6 +30,9 @@ LOST_REDIS = (RedisConnectionError, RedisTimeoutError)
 MAX_RECONNECT_WAIT_S = 30.0
 
 
+# rq-compat(rq==3.0.0): overrides dequeue_job_and_maintain_ttl, execute_job, heartbeat,
+# check_for_suspension and run_maintenance_tasks, and reads _stop_requested / _horse_pid. Re-run the
+# worker tests and RQ's own suite (bin/test) on any rq upgrade.
 class FeynmanWorker(Worker):
     """`rq worker`, plus: nothing starts while paused, and a Redis outage mid-job loses nothing."""
 
@@ -97,7 +100,8 @@ class FeynmanWorker(Worker):
 
     def _hand_back(self, job: Job, queue: Queue) -> None:
         with self.connection.pipeline() as pipe:
-            # A single-queue worker moved it into RQ's intermediate queue; a multi-queue one popped it.
+            # rq-compat(rq==3.0.0): a single-queue worker moved it into RQ's intermediate queue; a
+            # multi-queue one popped it. Remove with the whole hand-back once RQ honours a pause mid-wait.
             pipe.lrem(queue.intermediate_queue_key, 1, job.id)
             pipe.lpush(queue.key, job.id)
             pipe.execute()

@@ -12,10 +12,10 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from feynman_jobs.costs.estimate import output_tokens
 from feynman_jobs.errors import ModelOutputError
 from feynman_jobs.providers.http import client, post_json
-from feynman_jobs.text import count_tokens
+from feynman_jobs.providers.prompts import output_tokens
+from feynman_jobs.text.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 

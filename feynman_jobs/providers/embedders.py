@@ -15,10 +15,10 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
-from feynman_jobs import text
 from feynman_jobs.errors import ModelOutputError
 from feynman_jobs.providers.http import client, post_json
 from feynman_jobs.settings import Settings
+from feynman_jobs.text.embed import HashingEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ class Embedder(Protocol):
 
 
 class HashingProvider:
-    """text.HashingEmbedder: no download, Chinese by character bigrams, thousands of chunks a second."""
+    """HashingEmbedder: no download, Chinese by character bigrams, thousands of chunks a second."""
 
     def __init__(self) -> None:
-        self._model = text.HashingEmbedder()
+        self._model = HashingEmbedder()
         self.name = self._model.name
 
     def embed(self, texts: list[str]) -> Embedded:

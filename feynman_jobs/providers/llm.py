@@ -6,11 +6,13 @@ from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from feynman_jobs import text
-from feynman_jobs.costs.estimate import output_tokens
 from feynman_jobs.providers import prompts
 from feynman_jobs.providers.chat import CallGuard, ChatClient, UsageRecorder, no_guard
+from feynman_jobs.providers.prompts import output_tokens
 from feynman_jobs.settings import Settings
+from feynman_jobs.text.analyze import analyze
+from feynman_jobs.text.summarize import summarize
+from feynman_jobs.text.tokens import count_tokens
 
 #: The offline implementations' names in the cost ledger.
 LOCAL_SUMMARIZER = "local-extractive-summarizer"
@@ -70,13 +72,13 @@ class LocalLLM:
         self._guard = guard
 
     def _estimate(self, topic: str, conversation: list[dict[str, str]]) -> tuple[int, int]:
-        tokens_in = text.count_tokens(topic + "\n" + "\n".join(m["content"] for m in conversation))
+        tokens_in = count_tokens(topic + "\n" + "\n".join(m["content"] for m in conversation))
         return tokens_in, output_tokens(tokens_in)
 
     def summarize(self, topic: str, conversation: list[dict[str, str]]) -> MemoryDraft:
         """Extract the summary, key points and open questions from the conversation's own sentences."""
         with self._guard(LOCAL_SUMMARIZER, *self._estimate(topic, conversation), remote=False):
-            result = text.summarize(topic, conversation)
+            result = summarize(topic, conversation)
             self._record(LOCAL_SUMMARIZER, _int(result["tokens_in"]), _int(result["tokens_out"]))
         # Trusted local output: built, not validated (an empty list is a fine answer offline).
         return MemoryDraft.model_construct(
@@ -88,7 +90,7 @@ class LocalLLM:
     def analyze(self, topic: str, conversation: list[dict[str, str]]) -> AnalysisDraft:
         """Evaluate the explanation with the local heuristics."""
         with self._guard(LOCAL_ANALYZER, *self._estimate(topic, conversation), remote=False):
-            result = text.analyze(topic, conversation)
+            result = analyze(topic, conversation)
             self._record(LOCAL_ANALYZER, _int(result["tokens_in"]), _int(result["tokens_out"]))
         return AnalysisDraft.model_construct(
             **{key: _strings(result[key]) for key in AnalysisDraft.model_fields}  # type: ignore[arg-type]

@@ -6,6 +6,9 @@ from feynman_jobs.text.summarize import bounded
 
 #: Characters of a conversation sent to the model; longer conversations have their longest messages cut.
 MAX_PROMPT_CHARS = 60_000
+#: Output bounds per call; a remote call asks for at most this many tokens.
+MAX_OUTPUT_TOKENS = 1024
+MIN_OUTPUT_TOKENS = 128
 _SPEAKERS = {"user": "Learner", "assistant": "Tutor", "system": "Tutor instructions"}
 
 _COMMON = (
@@ -53,3 +56,8 @@ def consolidation(topic: str, conversation: list[dict[str, str]]) -> list[dict[s
 def analysis(topic: str, conversation: list[dict[str, str]]) -> list[dict[str, str]]:
     """Messages asking for {key_ideas, covered, unexplained_terms, gaps, follow_up_questions}."""
     return _messages(_ANALYSIS, topic, conversation)
+
+
+def output_tokens(tokens_in: int) -> int:
+    """The expected (and, for a remote model, the allowed) output of a summary or an analysis."""
+    return max(MIN_OUTPUT_TOKENS, min(MAX_OUTPUT_TOKENS, tokens_in // 2))

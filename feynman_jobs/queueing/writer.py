@@ -115,11 +115,13 @@ def _add_job(
         queue.schedule_job(job, plan.when, pipeline=pipe)
     elif waiting:
         job.origin = queue.name
+        # rq-compat(rq==3.0.0): what Queue.enqueue_job does for a deferred job, inside our transaction.
         job.register_dependency(pipeline=pipe)
         job.save(pipeline=pipe)
         pipe.sadd(keys.RQ_QUEUES, queue.key)
     else:
-        # RQ's public enqueue_job would WATCH again inside our MULTI; the decision is already made.
+        # rq-compat(rq==3.0.0): the private _enqueue_job, because the public enqueue_job would WATCH
+        # again inside our MULTI; the decision is already made. Remove if RQ grows a pipeline-only enqueue.
         queue._enqueue_job(job, pipeline=pipe)
     assert isinstance(job, JsonJob)
     return job

@@ -87,16 +87,3 @@ class HashingEmbedder:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         normalised: NDArray[np.float64] = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
         return normalised.astype(np.float32)
-
-
-def cosine_top_k(
-    matrix: NDArray[np.floating], query: NDArray[np.floating], k: int
-) -> list[tuple[int, float]]:
-    """The k rows most similar to the query, as (row index, cosine), best first; rows must be normalised."""
-    if k <= 0 or matrix.shape[0] == 0:
-        return []
-    scores = np.asarray(matrix, dtype=np.float64) @ np.asarray(query, dtype=np.float64).reshape(-1)
-    k = min(k, scores.shape[0])
-    best = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
-    order = best[np.lexsort((best, -scores[best]))]  # by score, ties by index
-    return [(int(i), float(scores[i])) for i in order]

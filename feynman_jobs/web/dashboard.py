@@ -1,6 +1,6 @@
 """rq-dashboard at /rq, on our Redis and JSON serializer, never open to the world without credentials.
 
-rq-dashboard 0.9.0 breaks on rq 3.0 in two places (DESIGN §11), both fixed by the thin subclasses
+rq-dashboard 0.9.0 breaks on rq 3.0 in two places, both fixed by the thin subclasses
 below, which its views pick up through its module globals `Job` and `Worker`:
 
 - job detail JSON calls `.decode()` on each of `Job.dependency_ids`, which rq >= 2.6 returns as str;
@@ -33,6 +33,7 @@ URL_PREFIX = "/rq"
 DASHBOARD_BLUEPRINT = "rq_dashboard"
 
 
+# rq-compat(rq-dashboard==0.9.0): remove when its job view accepts str dependency ids.
 class DashboardJob(JsonJob):
     """A JSON job whose dependency ids are bytes, as rq-dashboard 0.9.0 (written for rq < 2.6) expects."""
 
@@ -41,6 +42,7 @@ class DashboardJob(JsonJob):
         return [job_id.encode() for job_id in super().dependency_ids]
 
 
+# rq-compat(rq-dashboard==0.9.0): remove when workers.json builds workers with the app's serializer.
 class DashboardWorker(Worker):
     """A worker view that reads its current job with JSON, whatever rq-dashboard passes."""
 
@@ -55,6 +57,8 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
     """Mount rq-dashboard on `app` behind our auth (loopback-only access when no credentials are set)."""
     from rq_dashboard import web as dashboard_web
 
+    # rq-compat(rq-dashboard==0.9.0): it reads its serializer and its Job/Worker classes from module
+    # globals; we replace them. Remove once rq-dashboard takes a serializer and classes per app.
     # rq-dashboard keeps its serializer and classes process-wide; every feynman_jobs app uses JSON,
     # so setting them again for each app is harmless and the shared blueprint stays untouched.
     dashboard_web.config.serializer = JSONSerializer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from feynman_jobs.clock import utc_iso
 from feynman_jobs.costs import budget, rollups
 from feynman_jobs.costs.estimate import estimate_plan
 from feynman_jobs.costs.rollups import CostsQuery
@@ -54,11 +55,16 @@ def costs() -> dict[str, Any]:
     windows = [
         w
         for w in rollups.stored(connection, query.granularity, since, until)
-        if w["window_start"] < _iso(current)
+        if w["window_start"] < utc_iso(current)
     ]
     if since <= current < until:
         windows.append(rollups.compute_window(connection, query.granularity, current))
-    return {"granularity": query.granularity, "since": _iso(since), "until": _iso(until), "windows": windows}
+    return {
+        "granularity": query.granularity,
+        "since": utc_iso(since),
+        "until": utc_iso(until),
+        "windows": windows,
+    }
 
 
 @bp.get("/budget")
@@ -73,7 +79,3 @@ def read_budget() -> dict[str, Any]:
         "inflight_usd": inflight[0].reserved_micros / 1e6 if inflight else 0.0,
         "limits_configured": bool(windows),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -9,12 +9,12 @@ import pytest
 from numpy.typing import NDArray
 from redis import Redis
 
-from feynman_jobs import text
 from feynman_jobs.errors import VectorSpaceMismatch
 from feynman_jobs.memory import vector_lua
 from feynman_jobs.memory.vectors import RedisVectorStore
+from feynman_jobs.text.embed import HashingEmbedder
 
-EMBEDDER = text.HashingEmbedder()
+EMBEDDER = HashingEmbedder()
 MODEL = EMBEDDER.name
 
 
@@ -112,7 +112,7 @@ def test_replaced_rows_are_compacted_away(redis: Redis) -> None:
 def test_another_embedder_cannot_write_or_search_a_namespace(redis: Redis) -> None:
     store = RedisVectorStore(redis)
     store.upsert("m", "doc", ["光合作用"], _embed(["光合作用"]), model=MODEL)
-    other = text.HashingEmbedder(dim=64)
+    other = HashingEmbedder(dim=64)
     with pytest.raises(VectorSpaceMismatch, match="re-vectorize"):
         store.upsert("m", "doc2", ["x"], other.embed(["x"]), model=other.name)
     with pytest.raises(VectorSpaceMismatch, match=MODEL):

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from feynman_jobs.text import analyze, count_tokens
+from feynman_jobs.text.analyze import analyze
+from feynman_jobs.text.tokens import count_tokens
 from tests.samples import CONVERSATIONS, GRADIENT_DESCENT_MIXED, PHOTOSYNTHESIS_ZH, TCP_CONGESTION_EN, TOPICS
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")

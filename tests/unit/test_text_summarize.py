@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from feynman_jobs.text import count_tokens, split_sentences, summarize
-from feynman_jobs.text.summarize import shorten
+from feynman_jobs.text.summarize import shorten, summarize
+from feynman_jobs.text.tokens import count_tokens, split_sentences
 from tests.samples import (
     CONVERSATIONS,
     GRADIENT_DESCENT_MIXED,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from feynman_jobs.text import count_tokens, language, split_sentences, terms
+from feynman_jobs.text.tokens import count_tokens, language, split_sentences, terms
 
 
 def test_terms_english_lowercased_without_stopwords() -> None:

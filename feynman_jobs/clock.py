@@ -1,0 +1,30 @@
+"""Time as the service writes and reads it: UTC, RFC 3339 with a `Z`, and the Redis server's clock.
+
+Judgements that compare moments written by different hosts (is a worker's heartbeat stale? has a
+reservation expired?) use the Redis server's clock, never the local one: hosts drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from redis import Redis
+
+
+def utc_iso(moment: datetime) -> str:
+    """`moment` in UTC as RFC 3339 with a `Z` (a naive moment is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_utc(text: str) -> datetime:
+    """An aware UTC datetime from ISO 8601 / RFC 3339 text (`Z`, an offset, or naive meaning UTC)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def server_now(connection: Redis) -> datetime:
+    """The Redis server's clock (TIME), the one clock every process and host shares."""
+    seconds, micros = connection.time()
+    return datetime.fromtimestamp(int(seconds) + int(micros) / 1e6, UTC)
