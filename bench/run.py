@@ -31,8 +31,7 @@ from bench.harness import (
     wait_finished,
 )
 from feynman_jobs.settings import load_settings
-from tests.integration.conftest import start_web
-from tests.support import Process, http, procfile_command, redis_server
+from tests.support import Process, http, procfile_command, redis_server, start_web
 
 ROWS: list[tuple[str, str, float, float, str, str]] = []
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour", "window_start": "2026-11-23T10:00:00Z"}}

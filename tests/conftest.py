@@ -1,4 +1,7 @@
-"""Fixtures shared by every test: a real redis-server for the session, flushed around each test."""
+"""Fixtures shared by every test: a real redis-server for the session, flushed around each test.
+
+Unit tests that need no other process may use `fake_redis` instead (fakeredis runs Lua too).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakeredis import FakeRedis, FakeServer
 from redis import Redis
 
 from tests.support import redis_server
@@ -25,4 +29,12 @@ def redis(redis_url: str) -> Iterator[Redis]:
     client.flushall()
     yield client
     client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def fake_redis() -> Iterator[FakeRedis]:
+    """An empty in-process fakeredis (with Lua), for pure unit tests that need no other process."""
+    client = FakeRedis(server=FakeServer())
+    yield client
     client.close()

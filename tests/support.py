@@ -17,6 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
+
+from tests.samples import CONVERSATIONS, TOPICS
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
@@ -156,3 +160,81 @@ def process_state(pid: int) -> str:
         return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+# -- the Procfile's processes, started the way a platform starts them ------------------------------
+
+
+def start_web(redis_url: str, log: Path, env: dict[str, str] | None = None) -> tuple[Process, str]:
+    """The Procfile's `web` process (gunicorn) on a free port, once it answers /readyz."""
+    port = free_port()
+    web = Process(
+        "web", {"REDIS_URL": redis_url, "PORT": str(port), "WEB_CONCURRENCY": "2", **(env or {})}, log
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert web.proc.poll() is None, f"web exited:\n{web.log()}"
+        try:
+            return http("GET", base + "/readyz")[0] == 200
+        except OSError:
+            return False
+
+    wait_until(ready, 30, "gunicorn to answer /readyz")
+    return web, base
+
+
+def start_worker(redis_url: str, log: Path, redis: Redis, env: dict[str, str] | None = None) -> Process:
+    """The Procfile's `worker` process (with extra environment), once it has registered with Redis."""
+    worker = Process("worker", {"REDIS_URL": redis_url, **(env or {})}, log)
+
+    def registered() -> bool:
+        assert worker.proc.poll() is None, f"worker exited:\n{worker.log()}"
+        return bool(redis.scard("rq:workers"))
+
+    wait_until(registered, 30, "the rq worker to register")
+    return worker
+
+
+# -- the API as a client uses it ------------------------------------------------------------------
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A sample conversation with its topic."""
+    return {"topic": TOPICS[name], "messages": CONVERSATIONS[name]}
+
+
+def enqueue(api: str, body: dict[str, Any], status: int = 202) -> dict[str, Any]:
+    code, headers, document = http("POST", api + "/api/jobs", body)
+    assert code == status, document
+    assert headers["Location"] == f"/api/jobs/{document['id']}"
+    return dict(document)
+
+
+def wait_for(
+    api: str, job_id: str, statuses: tuple[str, ...] = ("finished",), timeout: float = 60
+) -> dict[str, Any]:
+    """Poll the status document until the job reaches one of `statuses` (or ends otherwise: fail)."""
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        code, _, document = http("GET", f"{api}/api/jobs/{job_id}")
+        assert code == 200, document
+        seen.update(document)
+        if document["status"] in ("failed", "stopped", "canceled") and document["status"] not in statuses:
+            raise AssertionError(f"job ended {document['status']}: {document['error']}")
+        return document["status"] in statuses
+
+    wait_until(reached, timeout, f"job {job_id} to be {statuses}", interval=0.1)
+    return dict(seen)
+
+
+def analyze_body(session: str) -> dict[str, Any]:
+    """An enqueue body of analyze_conversation on the Chinese photosynthesis sample."""
+    conversation = sample("photosynthesis_zh")
+    payload = {
+        "session_id": session,
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+    }
+    return {"type": "analyze_conversation", "payload": payload}

@@ -8,26 +8,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from tests.support import Process, free_port, http, wait_until
-
-
-def start_web(redis_url: str, log: Path, env: dict[str, str] | None = None) -> tuple[Process, str]:
-    """The Procfile's `web` process (gunicorn) on a free port, once it answers /readyz."""
-    port = free_port()
-    web = Process(
-        "web", {"REDIS_URL": redis_url, "PORT": str(port), "WEB_CONCURRENCY": "2", **(env or {})}, log
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert web.proc.poll() is None, f"web exited:\n{web.log()}"
-        try:
-            return http("GET", base + "/readyz")[0] == 200
-        except OSError:
-            return False
-
-    wait_until(ready, 30, "gunicorn to answer /readyz")
-    return web, base
+from tests.support import Process, start_web, start_worker
 
 
 @pytest.fixture(scope="session")
@@ -36,18 +17,6 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     web, base = start_web(redis_url, Path(tmp_path_factory.mktemp("web")) / "web.log")
     yield base
     web.stop()
-
-
-def start_worker(redis_url: str, log: Path, redis: Redis, env: dict[str, str] | None = None) -> Process:
-    """The Procfile's `worker` process (with extra environment), once it has registered with Redis."""
-    worker = Process("worker", {"REDIS_URL": redis_url, **(env or {})}, log)
-
-    def registered() -> bool:
-        assert worker.proc.poll() is None, f"worker exited:\n{worker.log()}"
-        return bool(redis.scard("rq:workers"))
-
-    wait_until(registered, 30, "the rq worker to register")
-    return worker
 
 
 @pytest.fixture

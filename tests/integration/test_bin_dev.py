@@ -7,8 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.integration.test_end_to_end import sample
-from tests.support import ROOT, descendants, free_port, http, process_state, wait_until
+from tests.support import ROOT, descendants, free_port, http, process_state, sample, wait_until
 
 
 def test_bin_dev_runs_everything_and_stops_everything(tmp_path: Path) -> None:

@@ -20,10 +20,7 @@ from feynman_jobs.costs.ratelimit import ProviderLimiter
 from feynman_jobs.errors import HoldJob
 from feynman_jobs.settings import load_settings
 from tests.chat_server import ANALYSIS_ZH, json_completion
-from tests.integration.conftest import start_web, start_worker
-from tests.integration.test_end_to_end import wait_for
-from tests.integration.test_job_control import analyze_body
-from tests.support import Process, http
+from tests.support import Process, analyze_body, http, start_web, start_worker, wait_for
 
 #: The offline analyzer priced high enough that one analysis of the sample costs about $0.7.
 PRICED = {"local-heuristic-analyzer": {"input_per_mtok": 1000, "output_per_mtok": 1000}}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from redis import Redis
 
 from feynman_jobs.queueing.wiring import get_queue
-from tests.integration.test_end_to_end import enqueue
-from tests.support import Process, http, wait_until
+from tests.support import Process, enqueue, http, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 

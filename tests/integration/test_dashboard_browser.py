@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Error, expect, sync_playwright
 from redis import Redis
 
-from tests.integration.test_end_to_end import enqueue
-from tests.support import Process, free_port, http, wait_until
+from tests.support import Process, enqueue, free_port, http, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 USER, PASSWORD = "ops", "dashboard-secret-1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -11,40 +10,10 @@ from redis import Redis
 
 from feynman_jobs.memory.records import MEMORY_NAMESPACE, load_memory
 from feynman_jobs.memory.vectors import RedisVectorStore
-from tests.samples import CONVERSATIONS, TOPICS
-from tests.support import Process, http, wait_until
+from tests.samples import CONVERSATIONS
+from tests.support import Process, enqueue, http, sample, wait_for
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def sample(name: str) -> dict[str, Any]:
-    """A sample conversation with its topic."""
-    return {"topic": TOPICS[name], "messages": CONVERSATIONS[name]}
-
-
-def enqueue(api: str, body: dict[str, Any], status: int = 202) -> dict[str, Any]:
-    code, headers, document = http("POST", api + "/api/jobs", body)
-    assert code == status, document
-    assert headers["Location"] == f"/api/jobs/{document['id']}"
-    return dict(document)
-
-
-def wait_for(
-    api: str, job_id: str, statuses: tuple[str, ...] = ("finished",), timeout: float = 60
-) -> dict[str, Any]:
-    """Poll the status document until the job reaches one of `statuses` (or ends otherwise: fail)."""
-    seen: dict[str, Any] = {}
-
-    def reached() -> bool:
-        code, _, document = http("GET", f"{api}/api/jobs/{job_id}")
-        assert code == 200, document
-        seen.update(document)
-        if document["status"] in ("failed", "stopped", "canceled") and document["status"] not in statuses:
-            raise AssertionError(f"job ended {document['status']}: {document['error']}")
-        return document["status"] in statuses
-
-    wait_until(reached, timeout, f"job {job_id} to be {statuses}", interval=0.1)
-    return dict(seen)
 
 
 @pytest.mark.parametrize("name", ["photosynthesis_zh", "tcp_congestion_en", "gradient_descent_mixed"])

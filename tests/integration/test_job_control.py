@@ -7,7 +7,6 @@ import concurrent.futures
 import signal
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from redis import Redis
 from rq import Retry
@@ -15,25 +14,13 @@ from rq import Retry
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
-from tests.integration.conftest import start_worker
-from tests.integration.test_end_to_end import enqueue, sample, wait_for
-from tests.support import Process, http, wait_until
+from tests.support import Process, analyze_body, enqueue, http, start_worker, wait_for, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 
 
 def _at(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def analyze_body(session: str) -> dict[str, Any]:
-    conversation = sample("photosynthesis_zh")
-    payload = {
-        "session_id": session,
-        "topic": conversation["topic"],
-        "conversation": conversation["messages"],
-    }
-    return {"type": "analyze_conversation", "payload": payload}
 
 
 def test_a_batch_of_200_reaches_100_percent(api: str, worker: Process) -> None:

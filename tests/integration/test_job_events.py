@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from redis import Redis
 
 from feynman_jobs import keys
+from feynman_jobs.clock import parse_utc
 from feynman_jobs.lifecycle import outcomes
-from tests.integration.test_end_to_end import enqueue, sample, wait_for
-from tests.support import Process
+from tests.support import Process, enqueue, sample, wait_for
 
 
 def test_outcomes_counts_and_timings_are_recorded(api: str, worker: Process, redis: Redis) -> None:
@@ -28,11 +29,23 @@ def test_outcomes_counts_and_timings_are_recorded(api: str, worker: Process, red
     }
     events = outcomes.events_since(redis, 0)
     assert [event["outcome"] for event in events] == ["finished", "finished", "retried", "failed"]
-    assert all(event["run_s"] >= 0 and event["wait_s"] >= 0 for event in events)
     raw_hist: dict[bytes, bytes] = redis.hgetall(keys.RUN_HISTOGRAM)  # type: ignore[assignment]
     run_hist = {key.decode(): value.decode() for key, value in raw_hist.items()}
     buckets = {field: int(value) for field, value in run_hist.items() if not field.endswith("|sum")}
     assert sum(n for field, n in buckets.items() if field.startswith("analyze_conversation|high|")) == 2
-    assert float(run_hist["analyze_conversation|high|sum"]) >= 0
-    # The recorded run time matches the status document's own timestamps.
-    assert done[0]["started_at"] <= done[0]["ended_at"]
+    # Each recorded run and wait time is the status document's own timestamps subtracted.
+    for document, event in zip(done, events[:2], strict=True):
+        assert event["job_id"] == document["id"]
+        assert event["run_s"] == pytest.approx(
+            _seconds(document["started_at"], document["ended_at"]), abs=1e-5
+        )
+        assert event["wait_s"] == pytest.approx(
+            _seconds(document["enqueued_at"], document["started_at"]), abs=1e-5
+        )
+    assert float(run_hist["analyze_conversation|high|sum"]) == pytest.approx(
+        sum(event["run_s"] for event in events[:2]), abs=1e-5
+    )
+
+
+def _seconds(start: str, end: str) -> float:
+    return (parse_utc(end) - parse_utc(start)).total_seconds()

@@ -11,8 +11,7 @@ from redis import Redis
 
 from feynman_jobs.logs import JsonFormatter
 from feynman_jobs.queueing.wiring import fetch_job
-from tests.integration.conftest import start_worker
-from tests.support import VENV_BIN, Process, wait_until
+from tests.support import VENV_BIN, Process, start_worker, wait_until
 
 SECRET = "tok-never-in-logs-7f3a"
 JSON_ENV = {"FEYNMAN_LOG_FORMAT": "json", "FEYNMAN_API_TOKENS": SECRET}

@@ -10,8 +10,7 @@ from rq.suspension import resume, suspend
 from feynman_jobs.costs import ledger
 from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
-from tests.integration.test_end_to_end import enqueue, wait_for
-from tests.support import Process, http, wait_until
+from tests.support import Process, enqueue, http, wait_for, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 

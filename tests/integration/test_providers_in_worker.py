@@ -16,9 +16,7 @@ from werkzeug import Request, Response
 from feynman_jobs import redisio
 from feynman_jobs.providers.embedders import HashingProvider
 from tests.chat_server import ANALYSIS_ZH, MEMORY_ZH, PROMPT_TOKENS, completion, json_completion
-from tests.integration.conftest import start_worker
-from tests.integration.test_end_to_end import enqueue, sample, wait_for
-from tests.support import Process, http
+from tests.support import Process, enqueue, http, sample, start_worker, wait_for
 
 SECRET = "sk-never-in-a-log"
 

@@ -15,8 +15,7 @@ from rq.results import Result
 from feynman_jobs import redisio
 from feynman_jobs.processes import schedules
 from feynman_jobs.queueing.wiring import fetch_job, get_queue
-from tests.integration.test_end_to_end import enqueue, sample, wait_for
-from tests.support import VENV_BIN, Process, http, wait_until
+from tests.support import VENV_BIN, Process, enqueue, http, sample, wait_for, wait_until
 
 
 def test_a_failing_job_retries_with_backoff_then_fails_with_its_error(

@@ -8,9 +8,8 @@ from rq import Retry
 
 from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
-from tests.integration.test_end_to_end import wait_for
 from tests.reliability.stack import Stack, executions, sigkill
-from tests.support import wait_until
+from tests.support import wait_for, wait_until
 
 
 def _slow_job(stack: Stack, marker: str, seconds: float) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import fakeredis
 import pytest
+from fakeredis import FakeRedis
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
@@ -14,7 +14,6 @@ from redis import Redis
 from feynman_jobs.queueing.wiring import fetch_job
 from feynman_jobs.settings import load_settings
 from feynman_jobs.web import create_app
-from feynman_jobs.web.extension import EXTENSION_KEY, FeynmanExtension
 from tests.support import free_port
 
 CONVERSATION = [
@@ -28,19 +27,16 @@ VALID: dict[str, Any] = {
 
 
 @pytest.fixture
-def fake() -> fakeredis.FakeRedis:
-    return fakeredis.FakeRedis()
+def fake(fake_redis: FakeRedis) -> FakeRedis:
+    return fake_redis
 
 
 def _app(connection: Redis, **overrides: Any) -> Flask:
-    settings = load_settings(redis_url="redis://127.0.0.1:1/0", **overrides)
-    app = create_app(settings)
-    app.extensions[EXTENSION_KEY] = FeynmanExtension(settings=settings, redis=connection)
-    return app
+    return create_app(load_settings(redis_url="redis://127.0.0.1:1/0", **overrides), redis=connection)
 
 
 @pytest.fixture
-def client(fake: fakeredis.FakeRedis) -> FlaskClient:
+def client(fake: FakeRedis) -> FlaskClient:
     return _app(fake, max_body_bytes=64 * 1024).test_client()
 
 
@@ -55,7 +51,7 @@ def _problem(response: Any, status: int, slug: str) -> dict[str, Any]:
     return body
 
 
-def test_a_valid_job_is_accepted_and_queued(client: FlaskClient, fake: fakeredis.FakeRedis) -> None:
+def test_a_valid_job_is_accepted_and_queued(client: FlaskClient, fake: FakeRedis) -> None:
     response = client.post("/api/jobs", json=VALID)
     assert response.status_code == 202
     body = response.get_json()
@@ -71,7 +67,7 @@ def test_a_valid_job_is_accepted_and_queued(client: FlaskClient, fake: fakeredis
     assert job.timeout == 120
 
 
-def test_queue_timeout_and_retries_can_be_overridden(client: FlaskClient, fake: fakeredis.FakeRedis) -> None:
+def test_queue_timeout_and_retries_can_be_overridden(client: FlaskClient, fake: FakeRedis) -> None:
     response = client.post("/api/jobs", json={**VALID, "queue": "low", "timeout_s": 30, "max_retries": 1})
     body = response.get_json()
     assert (body["queue"], body["max_retries"]) == ("low", 1)
@@ -79,9 +75,7 @@ def test_queue_timeout_and_retries_can_be_overridden(client: FlaskClient, fake: 
     assert fake.llen("rq:queue:low") == 1
 
 
-def test_consolidation_is_followed_by_a_deferred_vectorization(
-    client: FlaskClient, fake: fakeredis.FakeRedis
-) -> None:
+def test_consolidation_is_followed_by_a_deferred_vectorization(client: FlaskClient, fake: FakeRedis) -> None:
     payload = {"topic": "光合作用", "conversation": CONVERSATION, "session_id": "s-9"}
     body = client.post("/api/jobs", json={"type": "consolidate_memory", "payload": payload}).get_json()
     [follow_up_id] = body["follow_up"]
@@ -193,7 +187,7 @@ BAD_REQUESTS: list[tuple[str, Any, int, str, str | None]] = [
     ids=[case[0] for case in BAD_REQUESTS],
 )
 def test_bad_job_requests_are_problems_and_write_nothing(
-    client: FlaskClient, fake: fakeredis.FakeRedis, body: Any, status: int, slug: str, pointer: str | None
+    client: FlaskClient, fake: FakeRedis, body: Any, status: int, slug: str, pointer: str | None
 ) -> None:
     problem = _problem(client.post("/api/jobs", json=body), status, slug)
     assert pointer in [error["pointer"] for error in problem["errors"]]
@@ -243,7 +237,7 @@ RAW_BAD_BODIES: list[tuple[str, bytes, str, int, str]] = [
     ids=[case[0] for case in RAW_BAD_BODIES],
 )
 def test_unreadable_bodies_are_problems_and_write_nothing(
-    client: FlaskClient, fake: fakeredis.FakeRedis, raw: bytes, content_type: str, status: int, slug: str
+    client: FlaskClient, fake: FakeRedis, raw: bytes, content_type: str, status: int, slug: str
 ) -> None:
     _problem(client.post("/api/jobs", data=raw, content_type=content_type), status, slug)
     assert fake.dbsize() == 0
@@ -259,7 +253,7 @@ def test_redis_down_is_a_503_problem_not_a_traceback() -> None:
     _problem(client.get("/readyz"), 503, "redis-unavailable")
 
 
-def test_tokens_when_configured_are_required_on_the_api_only(fake: fakeredis.FakeRedis) -> None:
+def test_tokens_when_configured_are_required_on_the_api_only(fake: FakeRedis) -> None:
     client = _app(fake, api_tokens="tok-one,tok-two").test_client()
     body = _problem(client.post("/api/jobs", json=VALID), 401, "unauthorized")
     assert "tok-one" not in json.dumps(body)

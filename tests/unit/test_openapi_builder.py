@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import fakeredis
+from fakeredis import FakeRedis
 from flask import Blueprint
 from openapi_spec_validator import validate
 from pydantic import BaseModel, Field
 
 from feynman_jobs.settings import load_settings
 from feynman_jobs.web import create_app
-from feynman_jobs.web.extension import EXTENSION_KEY, FeynmanExtension
 from feynman_jobs.web.openapi import api_rules, document_for, documented
 
 
@@ -28,10 +27,8 @@ class Page(BaseModel):
     ids: list[str]
 
 
-def test_query_models_and_typed_path_arguments() -> None:
-    settings = load_settings(redis_url="redis://127.0.0.1:1/0")
-    app = create_app(settings)
-    app.extensions[EXTENSION_KEY] = FeynmanExtension(settings=settings, redis=fakeredis.FakeRedis())
+def test_query_models_and_typed_path_arguments(fake_redis: FakeRedis) -> None:
+    app = create_app(load_settings(redis_url="redis://127.0.0.1:1/0"), redis=fake_redis)
     extra = Blueprint("extra", __name__, url_prefix="/api")
 
     @extra.get("/things/<int:page>")

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import fakeredis
+from fakeredis import FakeRedis
 from rq.suspension import resume, suspend
 
 from feynman_jobs.ops.snapshot import paused, queue_summary
 from feynman_jobs.queueing.wiring import get_queue
 
 
-def test_summary_counts_each_queue_and_its_registries() -> None:
-    redis = fakeredis.FakeRedis()
-    low = get_queue("low", redis)
+def test_summary_counts_each_queue_and_its_registries(fake_redis: FakeRedis) -> None:
+    low = get_queue("low", fake_redis)
     for _ in range(3):
         low.enqueue("tests.jobs.sleep_for", 0)
     first = low.enqueue("tests.jobs.sleep_for", 0, depends_on=low.enqueue("tests.jobs.sleep_for", 0))
     assert first.get_status().value == "deferred"
-    summary = {row["name"]: row for row in queue_summary(redis)}
+    summary = {row["name"]: row for row in queue_summary(fake_redis)}
     assert list(summary) == ["high", "default", "low"]
     assert summary["low"]["depth"] == 4
     assert summary["low"]["deferred"] == 1
@@ -35,10 +34,9 @@ def test_summary_counts_each_queue_and_its_registries() -> None:
     }
 
 
-def test_paused_follows_rq_suspension() -> None:
-    redis = fakeredis.FakeRedis()
-    assert paused(redis) is False
-    suspend(redis)
-    assert paused(redis) is True
-    resume(redis)
-    assert paused(redis) is False
+def test_paused_follows_rq_suspension(fake_redis: FakeRedis) -> None:
+    assert paused(fake_redis) is False
+    suspend(fake_redis)
+    assert paused(fake_redis) is True
+    resume(fake_redis)
+    assert paused(fake_redis) is False
