@@ -1,7 +1,7 @@
 """Time as the service writes and reads it: UTC, RFC 3339 with a `Z`, and the Redis server's clock.
 
-Judgements that compare moments written by different hosts (is a worker's heartbeat stale? has a
-reservation expired?) use the Redis server's clock, never the local one: hosts drift.
+Judgements that compare moments written by different hosts (is a worker's heartbeat stale?) belong
+on the Redis server's clock, not the local one: hosts drift. `server_now` reads it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Prometheus metrics read from Redis at scrape time, so every web process reports the same figures.
 
 Nothing is counted in process memory: counters come from the all-time hashes that RQ callbacks
-(job_events) and the cost ledger only ever increment, so they never go backwards, however many
+(lifecycle/outcomes.py) and the cost ledger only ever increment, so they never go backwards, however many
 gunicorn and rq worker processes there are.
 """
 
@@ -137,7 +137,7 @@ def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
 
 
 def _histogram(name: str, doc: str, fields: dict[str, str]) -> HistogramMetricFamily:
-    """One Prometheus histogram from job_events' per-bucket `type|queue|<le>` counts (accumulated here)."""
+    """One Prometheus histogram from the outcomes' per-bucket `type|queue|<le>` counts (accumulated here)."""
     series: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for field, value in fields.items():
         job_type, queue, part = field.split("|")

@@ -32,7 +32,7 @@ MAX_RECONNECT_WAIT_S = 30.0
 
 # rq-compat(rq==3.0.0): overrides dequeue_job_and_maintain_ttl, execute_job, heartbeat,
 # check_for_suspension and run_maintenance_tasks, and reads _stop_requested / _horse_pid. Re-run the
-# worker tests and RQ's own suite (bin/test) on any rq upgrade.
+# worker tests (tests/integration/test_worker_behaviour.py, tests/reliability) on any rq upgrade.
 class FeynmanWorker(Worker):
     """`rq worker`, plus: nothing starts while paused, and a Redis outage mid-job loses nothing."""
 

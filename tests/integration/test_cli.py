@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from redis import Redis
 
+from feynman_jobs import keys
 from feynman_jobs.cli.main import main
 from feynman_jobs.costs import ledger
 from feynman_jobs.processes.schedules import PERIODIC
@@ -56,7 +57,7 @@ def test_schedules_sync_is_idempotent_as_a_subprocess(redis_url: str, redis: Red
             check=True,
             capture_output=True,
         )
-    assert redis.zcard("rq:scheduler:scheduled_jobs") == len(PERIODIC_IDS) == 4
+    assert redis.zcard(keys.RQ_SCHEDULER_JOBS) == len(PERIODIC_IDS) == 4
     listed = subprocess.run(
         [str(VENV_BIN / "feynman-jobs"), "--redis-url", redis_url, "schedules", "list"],
         check=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 from redis import Redis
 from rq.results import Result
 
-from feynman_jobs import redisio
+from feynman_jobs import keys, redisio
 from feynman_jobs.processes import schedules
 from feynman_jobs.queueing.wiring import fetch_job, get_queue
 from tests.support import VENV_BIN, Process, enqueue, http, sample, wait_for, wait_until
@@ -120,7 +120,7 @@ def test_the_scheduler_registers_periodic_jobs_once_and_runs_due_jobs_as_json(
             30,
             "both schedulers to sync",
         )
-        ids = sorted(redisio.text(member) for member in redis.zrange("rq:scheduler:scheduled_jobs", 0, -1))
+        ids = sorted(redisio.text(member) for member in redis.zrange(keys.RQ_SCHEDULER_JOBS, 0, -1))
         assert ids == sorted(periodic.id for periodic in schedules.PERIODIC)
         raw = redis.hget("rq:job:periodic-rollup_costs-hour", "data")
         assert isinstance(raw, bytes)
@@ -140,4 +140,4 @@ def test_the_scheduler_registers_periodic_jobs_once_and_runs_due_jobs_as_json(
     finally:
         first.stop()
         second.stop()
-    assert redis.zcard("rq:scheduler:scheduled_jobs") == len(schedules.PERIODIC)
+    assert redis.zcard(keys.RQ_SCHEDULER_JOBS) == len(schedules.PERIODIC)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 
+from feynman_jobs import keys
 from feynman_jobs.keys import JOBS_INDEX
 from feynman_jobs.processes.schedules import PERIODIC
 from tests.reliability.stack import Stack, completions, load, wait_all_finished
@@ -74,7 +75,7 @@ def test_a_redis_restart_mid_load_loses_nothing_and_everyone_reconnects(stack: S
     assert stack.scheduler is not None
     assert stack.scheduler.proc.poll() is None
     wait_until(
-        lambda: stack.client.zcard("rq:scheduler:scheduled_jobs") == len(PERIODIC),
+        lambda: stack.client.zcard(keys.RQ_SCHEDULER_JOBS) == len(PERIODIC),
         60,
         "the scheduler to re-register its periodic jobs",
     )
