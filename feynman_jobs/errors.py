@@ -79,6 +79,25 @@ class MalformedBody(FeynmanError):
         super().__init__(f"the request body is not valid JSON: {reason}")
 
 
+class ReservedNamespace(InvalidRequest):
+    """A namespace that belongs to learners' memories, named where only shared documents may go."""
+
+
+# -- who is asking ---------------------------------------------------------------------------------
+
+
+class Unauthorized(FeynmanError):
+    """No credential, or one that is not valid: the caller is not known."""
+
+
+class Forbidden(FeynmanError):
+    """The caller is known, but this credential may not do this."""
+
+
+class CrossSiteRequest(Forbidden):
+    """A state-changing request a browser marks as sent by another site, on an ambient credential."""
+
+
 # -- things that do not exist, or not in the state asked for -------------------------------------
 
 
@@ -106,6 +125,20 @@ class BatchNotFound(FeynmanError):
 
 class MemoryNotFound(FeynmanError):
     """A memory id that is not stored."""
+
+
+class UnreadableJob(FeynmanError):
+    """A job whose stored data is not JSON (another client's serializer): it is never deserialized."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"job {job_id!r} holds data that is not JSON (written by a client that does not use the "
+            "JSON serializer); it is not loaded"
+        )
+        self.job_id = job_id
+
+    def fields(self) -> dict[str, Any]:
+        return {"job_id": self.job_id}
 
 
 class JobStateConflict(FeynmanError):

@@ -25,6 +25,8 @@ DEFAULT_EMBEDDINGS_MODEL = "text-embedding-3-small"
 DEFAULT_EMBEDDINGS_BATCH = 64
 #: How long an idempotency key keeps answering with the job it first created.
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
+#: Shortest bearer token accepted: a shorter one is guessable, so it stops the process at start.
+MIN_TOKEN_CHARS = 16
 
 
 class Price(BaseModel):
@@ -46,6 +48,9 @@ class Settings(BaseSettings):
     redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias="REDIS_URL")
     port: int = Field(DEFAULT_PORT, ge=1, le=65535, validation_alias="PORT")
     api_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = Field((), validation_alias="FEYNMAN_API_TOKENS")
+    admin_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (), validation_alias="FEYNMAN_ADMIN_TOKENS"
+    )
     dashboard_user: str | None = Field(None, validation_alias="FEYNMAN_DASHBOARD_USER")
     dashboard_password: SecretStr | None = Field(None, validation_alias="FEYNMAN_DASHBOARD_PASSWORD")
     llm_base_url: str | None = Field(None, validation_alias="FEYNMAN_LLM_BASE_URL")
@@ -75,12 +80,24 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="FEYNMAN_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="FEYNMAN_LOG_FORMAT")
 
-    @field_validator("api_tokens", mode="before")
+    @field_validator("api_tokens", "admin_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(token.strip() for token in value.split(",") if token.strip())
         return value
+
+    @field_validator("api_tokens", "admin_tokens")
+    @classmethod
+    def _check_token_length(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(token.get_secret_value()) < MIN_TOKEN_CHARS for token in value):
+            raise ValueError(f"every token must be at least {MIN_TOKEN_CHARS} characters long")
+        return value
+
+    @property
+    def anonymous_mode(self) -> bool:
+        """No bearer token of either kind is configured: loopback callers are served without one."""
+        return not self.api_tokens and not self.admin_tokens
 
     @field_validator("redis_url")
     @classmethod

@@ -238,3 +238,73 @@ def analyze_body(session: str) -> dict[str, Any]:
         "conversation": conversation["messages"],
     }
     return {"type": "analyze_conversation", "payload": payload}
+
+
+# -- another host: a Linux network namespace joined to this one by a veth pair ----------------------
+
+#: Runs inside the other host: one HTTP request, printed as JSON {status, body}.
+_REMOTE_HTTP = """
+import json, sys
+from tests.support import http
+status, _, body = http(sys.argv[1], sys.argv[2], None, json.loads(sys.argv[3]))
+print(json.dumps({"status": status, "body": body}))
+"""
+
+
+class OtherHost:
+    """A network namespace with its own address: what another machine on the network sees of this one."""
+
+    def __init__(self, namespace: str, address_here: str) -> None:
+        self.namespace = namespace
+        #: This host's address on the link: where the other host reaches processes bound to 0.0.0.0.
+        self.address_here = address_here
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the other host (cwd: the repository)."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.namespace, *args],
+            cwd=ROOT,
+            env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def http(self, method: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """One HTTP request made from the other host: status and decoded body."""
+        done = self.run(str(VENV_BIN / "python"), "-c", _REMOTE_HTTP, method, url, json.dumps(headers or {}))
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        return int(answer["status"]), answer["body"]
+
+
+def can_make_hosts() -> bool:
+    """Network namespaces need root and iproute2."""
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+@contextmanager
+def other_host() -> Iterator[OtherHost]:
+    """A second host for one test (a network namespace and a veth pair on a private /30), removed after."""
+    tag = f"{os.getpid() % 100000}{free_port() % 1000}"
+    namespace, here, there = f"fjt{tag}", f"fjh{tag}", f"fjn{tag}"
+    subnet = f"10.213.{int(tag) % 250}"
+    commands = [
+        ["ip", "netns", "add", namespace],
+        ["ip", "link", "add", here, "type", "veth", "peer", "name", there],
+        ["ip", "link", "set", there, "netns", namespace],
+        ["ip", "addr", "add", f"{subnet}.1/30", "dev", here],
+        ["ip", "link", "set", here, "up"],
+        ["ip", "netns", "exec", namespace, "ip", "addr", "add", f"{subnet}.2/30", "dev", there],
+        ["ip", "netns", "exec", namespace, "ip", "link", "set", there, "up"],
+        ["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"],
+    ]
+    try:
+        for command in commands:
+            subprocess.run(command, check=True, capture_output=True, timeout=30)
+        yield OtherHost(namespace, f"{subnet}.1")
+    finally:
+        subprocess.run(["ip", "link", "del", here], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=30)

@@ -13,12 +13,15 @@ from feynman_jobs.web import (
     routes_costs,
     routes_health,
     routes_jobs,
+    routes_learners,
     routes_metrics,
     routes_queues,
     routes_search,
 )
+from feynman_jobs.web.access import init_access
 from feynman_jobs.web.dashboard import init_dashboard
 from feynman_jobs.web.extension import init_extension
+from feynman_jobs.web.headers import init_headers
 from feynman_jobs.web.problems import register_handlers
 
 __all__ = ["create_app", "init_app"]
@@ -29,17 +32,27 @@ ROUTE_MODULES = (
     routes_queues,
     routes_costs,
     routes_search,
+    routes_learners,
     openapi,
     routes_health,
     routes_metrics,
 )
 
 
-def init_app(app: Flask, settings: Settings | None = None, *, redis: Redis | None = None) -> None:
-    """Register the API, health and /metrics routes on a host app (no dashboard, no app-wide handlers)."""
-    init_extension(app, settings or load_settings(), redis)
+def _register(app: Flask, settings: Settings, redis: Redis | None) -> None:
+    init_extension(app, settings, redis)
     for module in ROUTE_MODULES:
         app.register_blueprint(module.bp)
+
+
+def init_app(app: Flask, settings: Settings | None = None, *, redis: Redis | None = None) -> None:
+    """Register the API, health and /metrics routes on a host app (no dashboard, no app-wide handlers).
+
+    The access gate (web/access.py) checks the requests of these routes only; the host's own routes
+    keep the host's rules.
+    """
+    _register(app, settings or load_settings(), redis)
+    init_access(app, blueprints=frozenset(module.bp.name for module in ROUTE_MODULES))
 
 
 def create_app(settings: Settings | None = None, *, redis: Redis | None = None) -> Flask:
@@ -49,10 +62,12 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None) 
     """
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    app = Flask("feynman_jobs")
+    app = Flask("feynman_jobs", static_folder=None)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    init_app(app, settings, redis=redis)
+    _register(app, settings, redis)
+    init_access(app)  # every request of this app, the dashboard's included, before anything else runs
     init_dashboard(app, settings)
+    init_headers(app)
     register_handlers(app)
     return app

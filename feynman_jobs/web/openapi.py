@@ -16,6 +16,7 @@ from apispec import APISpec
 from flask import Flask, current_app
 from pydantic import BaseModel
 
+from feynman_jobs.web.access import clients
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.problems import PROBLEM_MEDIA_TYPE, TYPE_PREFIX, Problem
 
@@ -26,6 +27,8 @@ _CACHE_KEY = "feynman_jobs.openapi"
 #: Problems any /api/ route may answer with (the problem `type` is TYPE_PREFIX + the slug in backticks).
 COMMON_PROBLEMS = {
     401: "`unauthorized`: a bearer token is required and was missing or wrong",
+    403: "`forbidden`: this needs an operator token, or a job enqueued with this token; "
+    "`cross-site-request`: another site sent it with an ambient credential",
     503: "`redis-unavailable`: Redis cannot be reached; nothing was written, retry after Retry-After",
 }
 #: Problems of routes that read a JSON body.
@@ -226,6 +229,7 @@ bp = api_blueprint("feynman_openapi", __name__)
 
 @bp.get("/openapi.json")
 @documented(responses={200: None})
+@clients
 def openapi_document() -> dict[str, Any]:
     """This API's OpenAPI 3.1 document."""
     return document_for(current_app)

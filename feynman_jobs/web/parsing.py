@@ -37,6 +37,15 @@ def read_json_body() -> Any:
         raise MalformedBody(detail) from None
 
 
+def require_json_or_no_body() -> None:
+    """A state-changing request sends JSON or nothing at all: an empty `text/plain` POST (what a form on
+    another site can send without asking) is refused like any other media type."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if (request.content_type or request.content_length) and request.mimetype != "application/json":
+        raise UnsupportedMediaType()
+
+
 def validate(
     model: type[Model], data: Any, *, what: str = "request body", prefix: tuple[str, ...] = ()
 ) -> Model:

@@ -8,8 +8,9 @@ from flask import url_for
 
 from feynman_jobs.lifecycle import batches, submit
 from feynman_jobs.lifecycle.batches import BatchCreated, BatchProgress
-from feynman_jobs.lifecycle.status import describe
+from feynman_jobs.lifecycle.status import describe, load_job
 from feynman_jobs.queueing.requests import BatchRequest
+from feynman_jobs.web.access import clients, current_caller, job_audiences, require_owner
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, documented
@@ -26,11 +27,14 @@ BATCH_NOT_FOUND = {404: "`batch-not-found`: no batch with this id, or it expired
     problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED},
     response_headers={"Location": "the URL of the batch's progress"},
 )
+@clients
 def create_batch() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue every job of the batch in one transaction (all or nothing): 202 with the batch id."""
     batch = parse_body(BatchRequest)
     ext = extension()
-    batch_id, submitted = submit.submit_batch(ext.redis, ext.settings, batch.jobs)
+    batch_id, submitted = submit.submit_batch(
+        ext.redis, ext.settings, batch.jobs, audiences=job_audiences(), owner=current_caller().owner
+    )
     body = {
         "id": batch_id,
         "job_ids": [item.job.id for item in submitted],
@@ -43,6 +47,7 @@ def create_batch() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @bp.get("/batches/<batch_id>")
 @documented(responses={200: BatchProgress}, problems=BATCH_NOT_FOUND)
+@clients
 def read_batch(batch_id: str) -> dict[str, Any]:
     """Counts by status and the fraction of the batch's jobs that have ended."""
     return batches.progress(extension().redis, batch_id)
@@ -50,6 +55,10 @@ def read_batch(batch_id: str) -> dict[str, Any]:
 
 @bp.post("/batches/<batch_id>/cancel")
 @documented(responses={200: None}, problems=BATCH_NOT_FOUND)
+@clients
 def cancel_batch(batch_id: str) -> dict[str, Any]:
-    """Cancel every waiting job of the batch and stop the running ones."""
-    return batches.cancel(extension().redis, batch_id)
+    """Cancel every waiting job of the batch and stop the running ones (its own credential, or operators)."""
+    connection = extension().redis
+    first = batches.job_ids(connection, batch_id)[0]
+    require_owner(load_job(connection, first).meta.get("owner"), f"batch {batch_id}")
+    return batches.cancel(connection, batch_id)

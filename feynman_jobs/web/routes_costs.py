@@ -12,6 +12,7 @@ from feynman_jobs.costs.rollups import CostsQuery
 from feynman_jobs.errors import FieldError, InvalidRequest
 from feynman_jobs.queueing.planning import plan_job
 from feynman_jobs.queueing.requests import EnqueueRequest, TypedEnqueueRequest
+from feynman_jobs.web.access import clients, job_audiences
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
@@ -25,10 +26,11 @@ DEFAULT_WINDOWS = 24
 
 @bp.post("/estimate")
 @documented(body=TypedEnqueueRequest, responses={200: None})
+@clients
 def estimate() -> dict[str, Any]:
     """What a job request would cost (with its follow-up) and whether each budget has room; no writes."""
     ext = extension()
-    plans = plan_job(parse_body(EnqueueRequest), ext.settings)
+    plans = plan_job(parse_body(EnqueueRequest), ext.settings, audiences=job_audiences())
     estimates = [estimate_plan(plan, ext.settings) for plan in plans]
     total = sum(item.usd_micros for item in estimates)
     budgets = [
@@ -40,6 +42,7 @@ def estimate() -> dict[str, Any]:
 
 @bp.get("/costs")
 @documented(query=CostsQuery, responses={200: None}, problems=QUERY_PROBLEM)
+@clients
 def costs() -> dict[str, Any]:
     """Cost rollups by model and job type; the current window is computed live from the ledger."""
     query = parse_query(CostsQuery)
@@ -69,6 +72,7 @@ def costs() -> dict[str, Any]:
 
 @bp.get("/budget")
 @documented(responses={200: None})
+@clients
 def read_budget() -> dict[str, Any]:
     """Each configured budget: limit, spent, reserved by accepted jobs, remaining, reset time."""
     ext = extension()

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint
 from redis.exceptions import RedisError
 
+from feynman_jobs.web.access import public
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.problems import problem
 
@@ -14,12 +15,14 @@ bp = Blueprint("feynman_health", __name__)
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> dict[str, Any]:
     """The web process is up."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@public
 def readyz() -> Any:
     """Ready when Redis answers a PING."""
     try:

@@ -12,6 +12,7 @@ from feynman_jobs.lifecycle.listing import JobsPage, ListJobsQuery
 from feynman_jobs.lifecycle.status import JobStatusDocument, describe, get_status, load_job
 from feynman_jobs.queueing.catalog import CATALOG
 from feynman_jobs.queueing.requests import EnqueueRequest, TypedEnqueueRequest
+from feynman_jobs.web.access import clients, current_caller, job_audiences, require_owner
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, documented
@@ -47,11 +48,14 @@ def with_header_key(body: Any) -> Any:
     },
     response_headers={"Location": "the URL of the job's status document"},
 )
+@clients
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Enqueue one job: 202 with its status document (200 and the existing job for a known key)."""
     job_request = validate(EnqueueRequest, with_header_key(read_json_body()), what="job request")
     ext = extension()
-    submitted = submit.submit(ext.redis, ext.settings, job_request)
+    submitted = submit.submit(
+        ext.redis, ext.settings, job_request, audiences=job_audiences(), owner=current_caller().owner
+    )
     document = describe(ext.redis, submitted.job, fresh=submitted.created)
     location = url_for("feynman_api.read_job", job_id=submitted.job.id)
     return document.model_dump(mode="json"), 202 if submitted.created else 200, {"Location": location}
@@ -59,6 +63,7 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @bp.get("/jobs/<job_id>")
 @documented(responses={200: JobStatusDocument}, problems=JOB_NOT_FOUND)
+@clients
 def read_job(job_id: str) -> dict[str, Any]:
     """The status document of one job."""
     return get_status(extension().redis, job_id).model_dump(mode="json")
@@ -66,6 +71,7 @@ def read_job(job_id: str) -> dict[str, Any]:
 
 @bp.get("/jobs")
 @documented(query=ListJobsQuery, responses={200: JobsPage})
+@clients
 def list_jobs() -> dict[str, Any]:
     """Jobs newest first, filtered by queue, status and type, a page at a time."""
     query = parse_query(ListJobsQuery)
@@ -89,9 +95,11 @@ def list_jobs() -> dict[str, Any]:
     responses={200: JobStatusDocument, 202: JobStatusDocument},
     problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: the job has already ended"},
 )
+@clients
 def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
     """Cancel a waiting job (200), or ask its worker to stop a running one (202); 409 if it has ended."""
     connection = extension().redis
+    require_owner(load_job(connection, job_id).meta.get("owner"), f"job {job_id}")
     job, done = control.cancel(connection, job_id)
     document = describe(connection, load_job(connection, job.id)).model_dump(mode="json")
     return {**document, "action": done}, 200 if done == "canceled" else 202
@@ -102,8 +110,10 @@ def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
     responses={202: JobStatusDocument},
     problems={**JOB_NOT_FOUND, 409: "`job-state-conflict`: only failed, stopped or canceled jobs run again"},
 )
+@clients
 def requeue_job(job_id: str) -> tuple[dict[str, Any], int]:
-    """Run a failed, stopped or canceled job again; 409 for any other state."""
+    """Run a failed, stopped or canceled job again (its own credential, or operators); 409 otherwise."""
     connection = extension().redis
+    require_owner(load_job(connection, job_id).meta.get("owner"), f"job {job_id}")
     job = control.requeue(connection, job_id)
     return describe(connection, job).model_dump(mode="json"), 202

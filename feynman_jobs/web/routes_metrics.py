@@ -1,4 +1,4 @@
-"""GET /metrics: the Prometheus exposition, behind the API tokens when they are set."""
+"""GET /metrics: the Prometheus exposition; any valid token (client or operator) may scrape it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from feynman_jobs.ops.prometheus import registry_for
+from feynman_jobs.web.access import clients
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 
@@ -13,6 +14,7 @@ bp = api_blueprint("feynman_metrics", __name__, url_prefix="")
 
 
 @bp.get("/metrics")
+@clients
 def metrics() -> Response:
     """Every metric, read from Redis now."""
     ext = extension()

@@ -9,6 +9,7 @@ from feynman_jobs.lifecycle.control import PauseRequest
 from feynman_jobs.ops import snapshot, throughput
 from feynman_jobs.ops.snapshot import QueuesDocument
 from feynman_jobs.ops.throughput import StatsQuery
+from feynman_jobs.web.access import clients
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
@@ -19,6 +20,7 @@ bp = api_blueprint("feynman_queues", __name__)
 
 @bp.get("/queues")
 @documented(responses={200: QueuesDocument})
+@clients
 def read_queues() -> dict[str, Any]:
     """Per queue: depth, registry counts, age of the oldest waiting job; and whether work is paused."""
     return snapshot.queues_document(extension().redis).model_dump(mode="json")
@@ -27,7 +29,7 @@ def read_queues() -> dict[str, Any]:
 @bp.post("/queues/pause")
 @documented(body=PauseRequest, body_optional=True, responses={200: QueuesDocument})
 def pause_queues() -> dict[str, Any]:
-    """Stop workers from taking new jobs (running ones finish), for `duration_s` or until resumed."""
+    """Stop workers taking new jobs (running ones finish), for `duration_s` or until resumed (operators)."""
     body = parse_body(PauseRequest, optional=True)
     control.pause(extension().redis, body.duration_s)
     return snapshot.queues_document(extension().redis).model_dump(mode="json")
@@ -36,13 +38,14 @@ def pause_queues() -> dict[str, Any]:
 @bp.post("/queues/resume")
 @documented(responses={200: QueuesDocument})
 def resume_queues() -> dict[str, Any]:
-    """Let workers take jobs again."""
+    """Let workers take jobs again (operators)."""
     control.resume(extension().redis)
     return snapshot.queues_document(extension().redis).model_dump(mode="json")
 
 
 @bp.get("/stats")
 @documented(query=StatsQuery, responses={200: None}, problems=QUERY_PROBLEM)
+@clients
 def read_stats() -> dict[str, Any]:
     """Throughput, wait and run time p50/p95 and success rate over `window` seconds, by type and queue."""
     query = parse_query(StatsQuery)

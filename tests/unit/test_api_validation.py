@@ -76,7 +76,7 @@ def test_queue_timeout_and_retries_can_be_overridden(client: FlaskClient, fake: 
 
 
 def test_consolidation_is_followed_by_a_deferred_vectorization(client: FlaskClient, fake: FakeRedis) -> None:
-    payload = {"topic": "光合作用", "conversation": CONVERSATION, "session_id": "s-9"}
+    payload = {"topic": "光合作用", "conversation": CONVERSATION, "session_id": "s-9", "learner_id": "l-9"}
     body = client.post("/api/jobs", json={"type": "consolidate_memory", "payload": payload}).get_json()
     [follow_up_id] = body["follow_up"]
     follow_up = client.get(f"/api/jobs/{follow_up_id}").get_json()
@@ -84,7 +84,7 @@ def test_consolidation_is_followed_by_a_deferred_vectorization(client: FlaskClie
     assert follow_up["status"] == "deferred"
     assert follow_up["depends_on"] == [body["id"]]
     memory_id = fetch_job(body["id"], fake).kwargs["memory_id"]
-    assert fetch_job(follow_up_id, fake).kwargs == {"memory_id": memory_id}
+    assert fetch_job(follow_up_id, fake).kwargs == {"memory_id": memory_id, "learner_id": "l-9"}
 
 
 def test_unknown_job_is_a_404_problem(client: FlaskClient) -> None:
@@ -254,13 +254,17 @@ def test_redis_down_is_a_503_problem_not_a_traceback() -> None:
 
 
 def test_tokens_when_configured_are_required_on_the_api_only(fake: FakeRedis) -> None:
-    client = _app(fake, api_tokens="tok-one,tok-two").test_client()
+    client = _app(fake, api_tokens="token-one-0123456789,token-two-0123456789").test_client()
     body = _problem(client.post("/api/jobs", json=VALID), 401, "unauthorized")
-    assert "tok-one" not in json.dumps(body)
+    assert "token-one" not in json.dumps(body)
     _problem(client.get("/api/jobs/x", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
-    _problem(client.get("/api/jobs/x", headers={"Authorization": "Basic tok-one"}), 401, "unauthorized")
+    _problem(
+        client.get("/api/jobs/x", headers={"Authorization": "Basic token-one-0123456789"}),
+        401,
+        "unauthorized",
+    )
     assert fake.dbsize() == 0
-    accepted = client.post("/api/jobs", json=VALID, headers={"Authorization": "Bearer tok-two"})
+    accepted = client.post("/api/jobs", json=VALID, headers={"Authorization": "Bearer token-two-0123456789"})
     assert accepted.status_code == 202
     assert client.get("/healthz").status_code == 200
 

@@ -21,7 +21,8 @@ def test_defaults_work_on_a_developer_machine() -> None:
     settings = load_settings()
     assert settings.redis_url == "redis://localhost:6379/0"
     assert settings.port == 8000
-    assert settings.api_tokens == ()
+    assert settings.api_tokens == settings.admin_tokens == ()
+    assert settings.anonymous_mode
     assert settings.result_ttl == DEFAULT_RESULT_TTL > 500
     assert settings.failure_ttl == DEFAULT_FAILURE_TTL
     assert settings.llm_base_url is None
@@ -33,7 +34,8 @@ def test_defaults_work_on_a_developer_machine() -> None:
 def test_values_are_read_and_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "rediss://user:secret@cache.internal:6380/2")
     monkeypatch.setenv("PORT", "5001")
-    monkeypatch.setenv("FEYNMAN_API_TOKENS", " alpha , beta,,")
+    monkeypatch.setenv("FEYNMAN_API_TOKENS", " alpha-0123456789ab , beta-0123456789abc,,")
+    monkeypatch.setenv("FEYNMAN_ADMIN_TOKENS", "gamma-0123456789abc")
     monkeypatch.setenv("FEYNMAN_PRICES", '{"gpt-4o-mini": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}')
     monkeypatch.setenv("FEYNMAN_BUDGET_DAILY_USD", "2.5")
     monkeypatch.setenv("FEYNMAN_LLM_RPM", "60")
@@ -41,7 +43,12 @@ def test_values_are_read_and_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.redis_url == "rediss://user:secret@cache.internal:6380/2"
     assert settings.port == 5001
-    assert [token.get_secret_value() for token in settings.api_tokens] == ["alpha", "beta"]
+    assert [token.get_secret_value() for token in settings.api_tokens] == [
+        "alpha-0123456789ab",
+        "beta-0123456789abc",
+    ]
+    assert [token.get_secret_value() for token in settings.admin_tokens] == ["gamma-0123456789abc"]
+    assert not settings.anonymous_mode
     assert settings.prices["gpt-4o-mini"].output_per_mtok == 0.6
     assert settings.budget_daily_usd == 2.5
     assert settings.llm_rpm == 60
@@ -50,6 +57,7 @@ def test_values_are_read_and_typed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_secrets_are_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEYNMAN_API_TOKENS", "very-secret-token")
+    monkeypatch.setenv("FEYNMAN_ADMIN_TOKENS", "another-secret-token")
     monkeypatch.setenv("FEYNMAN_LLM_API_KEY", "sk-also-secret")
     assert "secret" not in repr(load_settings())
 
@@ -75,6 +83,8 @@ def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FEYNMAN_LLM_TIMEOUT_S", "0"),
         ("FEYNMAN_EMBEDDINGS_BASE_URL", "localhost:8080/v1"),
         ("FEYNMAN_EMBEDDINGS_BATCH", "0"),
+        ("FEYNMAN_API_TOKENS", "long-enough-0123456,short"),
+        ("FEYNMAN_ADMIN_TOKENS", "fifteen-chars-x"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(
