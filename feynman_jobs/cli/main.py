@@ -11,7 +11,7 @@ from typing import Any
 import click
 from redis.exceptions import RedisError
 
-from feynman_jobs.cli import operations
+from feynman_jobs.cli import memories, operations
 from feynman_jobs.cli.context import Context, echo_json, fail
 from feynman_jobs.errors import FeynmanError
 from feynman_jobs.lifecycle import submit
@@ -19,6 +19,7 @@ from feynman_jobs.lifecycle.status import Progress, describe, get_status
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.ops import doctor
 from feynman_jobs.processes import scheduler, schedules
+from feynman_jobs.queueing.catalog import EVERYONE
 from feynman_jobs.queueing.requests import parse_enqueue_request
 
 _NO_PROGRESS = Progress(fraction=0.0)
@@ -49,7 +50,9 @@ def enqueue_command(obj: Context, job_type: str, payload: str, queue: str | None
         body: dict[str, Any] = {"type": job_type, "payload": json.loads(text)}
         if queue:
             body["queue"] = queue
-        submitted = submit.submit(obj.redis, obj.settings, parse_enqueue_request(body))
+        # The CLI is the operator's own: it may enqueue every type, maintenance included.
+        request = parse_enqueue_request(body)
+        submitted = submit.submit(obj.redis, obj.settings, request, audiences=EVERYONE)
         echo_json(describe(obj.redis, submitted.job).model_dump(mode="json"))
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot read the payload: {exc}") from None
@@ -112,11 +115,12 @@ def wait_command(obj: Context, job_id: str, timeout: float | None, interval: flo
 @main.command("doctor")
 @click.pass_obj
 def doctor_command(obj: Context) -> None:
-    """Check Redis, workers, the scheduler, serialized job data and versions; exit 1 if anything is wrong."""
-    findings = doctor.diagnose(obj.redis)
+    """Check Redis (persistence, eviction, exposure), access, workers, the scheduler, serialized job data and
+    versions; exit 1 if anything is wrong (a warning does not count)."""
+    findings = doctor.diagnose(obj.redis, obj.settings)
     for finding in findings:
-        click.echo(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
-    failed = [finding for finding in findings if not finding.ok]
+        click.echo(f"{finding.label:<4} {finding.check}: {finding.detail}")
+    failed = [finding for finding in findings if finding.failed]
     if failed:
         raise click.ClickException(f"{len(failed)} problem(s) found")
 
@@ -152,6 +156,7 @@ main.add_command(operations.costs_command)
 main.add_command(operations.budget_command)
 main.add_command(operations.pause_command)
 main.add_command(operations.resume_command)
+main.add_command(memories.memories_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ refused on the way gives back what it took, so a refused request leaves nothing 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from redis import Redis
@@ -16,6 +17,7 @@ from feynman_jobs import keys
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import FieldError, InvalidRequest
 from feynman_jobs.queueing import idempotency, writer
+from feynman_jobs.queueing.catalog import CLIENTS, Audience
 from feynman_jobs.queueing.planning import JobPlan, plan_job
 from feynman_jobs.queueing.requests import EnqueueRequest
 from feynman_jobs.queueing.wiring import JsonJob
@@ -30,9 +32,19 @@ class Submitted:
     created: bool
 
 
-def submit(connection: Redis, settings: Settings, request: EnqueueRequest) -> Submitted:
-    """Validate and enqueue one job (and its follow-up); nothing is written when anything is wrong."""
-    plans = plan_job(request, settings)
+def submit(
+    connection: Redis,
+    settings: Settings,
+    request: EnqueueRequest,
+    *,
+    audiences: Collection[Audience] = CLIENTS,
+    owner: str | None = None,
+) -> Submitted:
+    """Validate and enqueue one job (and its follow-up); nothing is written when anything is wrong.
+
+    `audiences` and `owner` say who is asking (queueing/planning.plan_job).
+    """
+    plans = plan_job(request, settings, audiences=audiences, owner=owner)
     writer.check_dependencies(connection, plans[0].depends_on)
     held = idempotency.claim(connection, request.idempotency_key, plans[0].job_id)
     if held.existing:
@@ -48,7 +60,12 @@ def submit(connection: Redis, settings: Settings, request: EnqueueRequest) -> Su
 
 
 def submit_batch(
-    connection: Redis, settings: Settings, requests: list[EnqueueRequest]
+    connection: Redis,
+    settings: Settings,
+    requests: list[EnqueueRequest],
+    *,
+    audiences: Collection[Audience] = CLIENTS,
+    owner: str | None = None,
 ) -> tuple[str, list[Submitted]]:
     """Validate every job first, then write them all in one transaction; returns the batch id."""
     batch_id = str(uuid.uuid4())
@@ -56,7 +73,16 @@ def submit_batch(
     errors: list[FieldError] = []
     for index, request in enumerate(requests):
         try:
-            plans.append(plan_job(request, settings, batch_id=batch_id, pointer=f"/jobs/{index}"))
+            plans.append(
+                plan_job(
+                    request,
+                    settings,
+                    batch_id=batch_id,
+                    pointer=f"/jobs/{index}",
+                    audiences=audiences,
+                    owner=owner,
+                )
+            )
         except InvalidRequest as exc:
             errors.extend(exc.errors)
     if errors:

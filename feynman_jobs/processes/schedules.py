@@ -61,6 +61,8 @@ def sync(connection: Redis) -> list[str]:
             "kwargs": periodic.payload,
             "id": periodic.id,
             "queue_name": spec.queue,
+            # Type and ids only, like every job (architecture §9): RQ logs the description.
+            "description": spec.describe(periodic.payload),
             "timeout": spec.timeout_s,
             "result_ttl": -1,
             "meta": {"max_retries": retry.max if retry else 0, "follow_up": [], "user": {}},

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from rq import Retry
 from rq.callbacks import Callback
 
-from feynman_jobs.errors import FieldError, UnknownJobType
+from feynman_jobs.errors import FieldError, Forbidden, UnknownJobType
 from feynman_jobs.queueing import payloads
 
 #: Upper bound a caller may ask for, whatever the type.
@@ -31,6 +32,17 @@ class Callbacks(NamedTuple):
 #: The callbacks every job of the service carries, whoever enqueues it (API, CLI, scheduler).
 CALLBACKS = Callbacks(*(Callback(f"{OUTCOME_CALLBACKS}.{name}") for name in Callbacks._fields))
 
+#: Who may enqueue a job type: any client; an operator (on demand, e.g. a cost rollup); or only the
+#: service itself — the scheduler, the CLI and the API's own routes (maintenance, deletions).
+Audience = Literal["client", "operator", "internal"]
+#: What an API client holds, what an operator holds, and what the scheduler and the CLI hold.
+CLIENTS: frozenset[Audience] = frozenset({"client"})
+OPERATORS: frozenset[Audience] = frozenset({"client", "operator"})
+EVERYONE: frozenset[Audience] = frozenset({"client", "operator", "internal"})
+#: Payload fields a job's RQ description may show: ids and settings, never a learner's words. RQ logs
+#: the description of every job it runs, and rq-dashboard shows it (architecture §9).
+DESCRIBED_FIELDS = ("learner_id", "session_id", "memory_id", "namespace", "granularity")
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -44,6 +56,8 @@ class JobSpec:
     max_retries: int
     backoff_base_s: int
     payload_model: type[payloads.Payload]
+    #: Who may enqueue it (API, batch, estimate): internal types only the scheduler and the CLI.
+    audience: Audience = "client"
     #: None means the service-wide FEYNMAN_RESULT_TTL / FEYNMAN_FAILURE_TTL.
     result_ttl: int | None = None
     failure_ttl: int | None = None
@@ -55,6 +69,11 @@ class JobSpec:
             return None
         intervals = [min(self.backoff_base_s * 2**attempt, MAX_BACKOFF_S) for attempt in range(count)]
         return Retry(max=count, interval=intervals)
+
+    def describe(self, kwargs: Mapping[str, Any]) -> str:
+        """The job's RQ description: its type and ids, e.g. `consolidate_memory(learner_id='l-1')`."""
+        shown = ", ".join(f"{name}={kwargs[name]!r}" for name in DESCRIBED_FIELDS if name in kwargs)
+        return f"{self.name}({shown})"
 
 
 def _spec(type_: str, module: str, **policy: object) -> JobSpec:
@@ -103,6 +122,7 @@ CATALOG: dict[str, JobSpec] = {
             max_retries=2,
             backoff_base_s=30,
             payload_model=payloads.RollupCosts,
+            audience="operator",
             result_ttl=24 * 3600,
         ),
         _spec(
@@ -114,6 +134,7 @@ CATALOG: dict[str, JobSpec] = {
             max_retries=0,
             backoff_base_s=1,
             payload_model=payloads.ReapAbandonedJobs,
+            audience="internal",
             result_ttl=3600,
         ),
         _spec(
@@ -125,22 +146,46 @@ CATALOG: dict[str, JobSpec] = {
             max_retries=0,
             backoff_base_s=1,
             payload_model=payloads.CleanRegistries,
+            audience="internal",
             result_ttl=3600,
+        ),
+        _spec(
+            "delete_learner_memories",
+            "forget",
+            queue="default",
+            timeout_s=300,
+            max_timeout_s=1800,
+            max_retries=3,
+            backoff_base_s=5,
+            payload_model=payloads.DeleteLearnerMemories,
+            audience="internal",
         ),
     )
 }
 
 
-def get_spec(job_type: str) -> JobSpec:
-    """The spec of a catalog job type, or UnknownJobType naming the known ones."""
-    try:
-        return CATALOG[job_type]
-    except KeyError:
-        known = ", ".join(sorted(CATALOG))
+def public_types() -> list[str]:
+    """The types a caller may name in a request (client and operator types), sorted."""
+    return sorted(name for name, spec in CATALOG.items() if spec.audience != "internal")
+
+
+def get_spec(job_type: str, audiences: Collection[Audience] = EVERYONE) -> JobSpec:
+    """The spec of a job type the caller may enqueue.
+
+    UnknownJobType (naming the public types) for a type that is not in the catalog or is internal
+    to a caller without "internal"; Forbidden for an operator type asked for by a client.
+    """
+    spec = CATALOG.get(job_type)
+    if spec is None or (spec.audience not in audiences and spec.audience == "internal"):
+        known = ", ".join(public_types())
+        what = "internal (the scheduler and the CLI run it)" if spec else "unknown"
         raise UnknownJobType(
-            f"unknown job type {job_type!r}",
+            f"job type {job_type!r} is {what}",
             [FieldError("#/type", f"must be one of: {known}")],
-        ) from None
+        )
+    if spec.audience not in audiences:
+        raise Forbidden(f"{job_type} on demand needs an operator credential (FEYNMAN_ADMIN_TOKENS)")
+    return spec
 
 
 def type_of(func_name: str | None) -> str:

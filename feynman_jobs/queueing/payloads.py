@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from feynman_jobs import keys
 
 #: Bounds that keep one job's payload small enough for Redis and for a model's context.
 MAX_MESSAGES = 500
@@ -19,6 +30,24 @@ Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 #: Vector-store namespaces are part of Redis keys: a plain name.
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
 Namespace = Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN)]
+#: The fewest seconds of heartbeat silence that may count as a dead worker: an idle worker heartbeats
+#: at least every 45 s (architecture §5), so anything shorter would reap jobs that are running.
+MIN_STALE_AFTER_S = 60
+MAX_STALE_AFTER_S = 3600
+
+
+def not_a_memory_namespace(namespace: str) -> str:
+    """Refuse the namespaces of learners' memories: only a learner's own jobs write there."""
+    if keys.is_memory_namespace(namespace):
+        raise ValueError(
+            f"{keys.MEMORY_NAMESPACE!r} and names starting with '{keys.MEMORY_NAMESPACE}.' hold learners' "
+            "memories; use another namespace for shared documents, or learner_id to reach memories"
+        )
+    return namespace
+
+
+#: A namespace of shared documents: anything but a memory namespace.
+SharedNamespace = Annotated[Namespace, AfterValidator(not_a_memory_namespace)]
 Topic = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TOPIC_CHARS)]
 
 
@@ -76,12 +105,12 @@ class AnalyzeConversation(Payload):
 
 
 class ConsolidateMemory(Payload):
-    """Summarize a conversation into a memory record."""
+    """Summarize a conversation into a memory record of the learner's (one per session when given)."""
 
     topic: Topic
     conversation: Conversation
+    learner_id: Identifier
     session_id: Identifier | None = None
-    learner_id: Identifier | None = None
 
 
 class Document(Payload):
@@ -93,18 +122,22 @@ class Document(Payload):
 
 
 class VectorizeDocuments(Payload):
-    """Either a stored memory record (`memory_id`) or documents submitted in a namespace."""
+    """Either a learner's stored memory (`memory_id` and `learner_id`) or documents in a shared namespace."""
 
     memory_id: Identifier | None = None
-    namespace: Namespace | None = None
+    learner_id: Identifier | None = None
+    namespace: SharedNamespace | None = None
     documents: Annotated[list[Document], Field(min_length=1, max_length=MAX_DOCUMENTS)] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> VectorizeDocuments:
-        if self.memory_id is not None and (self.namespace is not None or self.documents is not None):
-            raise ValueError("give either memory_id, or namespace with documents, not both")
-        if self.memory_id is None and (self.namespace is None or self.documents is None):
-            raise ValueError("give either memory_id, or namespace with documents")
+        memory = self.memory_id is not None or self.learner_id is not None
+        if memory and (self.namespace is not None or self.documents is not None):
+            raise ValueError("give either memory_id with learner_id, or namespace with documents, not both")
+        if memory and (self.memory_id is None or self.learner_id is None):
+            raise ValueError("a memory is named by memory_id and learner_id together")
+        if not memory and (self.namespace is None or self.documents is None):
+            raise ValueError("give either memory_id with learner_id, or namespace with documents")
         if self.documents is not None and len({doc.id for doc in self.documents}) != len(self.documents):
             raise ValueError("document ids must be unique within one request")
         return self
@@ -113,7 +146,19 @@ class VectorizeDocuments(Payload):
 class ReapAbandonedJobs(Payload):
     """Retry or fail started jobs whose worker stopped heartbeating for `stale_after_s`."""
 
-    stale_after_s: Annotated[int, Field(ge=10, le=3600)] = 60
+    stale_after_s: int = MIN_STALE_AFTER_S
+
+    @field_validator("stale_after_s")
+    @classmethod
+    def _clamp(cls, value: int) -> int:
+        # A protective bound is clamped, not trusted: 10 s would make every running job look abandoned.
+        return min(max(value, MIN_STALE_AFTER_S), MAX_STALE_AFTER_S)
+
+
+class DeleteLearnerMemories(Payload):
+    """Remove every memory record and memory vector of one learner."""
+
+    learner_id: Identifier
 
 
 class CleanRegistries(Payload):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +14,7 @@ from pydantic import ValidationError
 from rq import Retry
 
 from feynman_jobs.errors import FieldError, InvalidRequest, field_errors
-from feynman_jobs.queueing.catalog import CATALOG, JobSpec, get_spec
+from feynman_jobs.queueing.catalog import CATALOG, CLIENTS, Audience, JobSpec, get_spec
 from feynman_jobs.queueing.requests import EnqueueRequest
 from feynman_jobs.settings import Settings
 
@@ -38,10 +40,12 @@ class JobPlan:
     when: datetime | None = None
 
 
-def memory_id_for(job_id: str, session_id: str | None) -> str:
-    """The memory a consolidation writes: one per session when a session is given, else one per job."""
+def memory_id_for(job_id: str, learner_id: str, session_id: str | None) -> str:
+    """The memory a consolidation writes: one per learner and session when a session is given, else one
+    per job. Two learners in one session keep a memory each."""
     if session_id:
-        return "mem-s-" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
+        both = json.dumps([learner_id, session_id], ensure_ascii=False)
+        return "mem-s-" + hashlib.sha256(both.encode()).hexdigest()[:24]
     return f"mem-{job_id}"
 
 
@@ -56,14 +60,22 @@ def validate_payload(spec: JobSpec, payload: dict[str, Any], pointer: str = "pay
 
 
 def plan_job(
-    request: EnqueueRequest, settings: Settings, *, batch_id: str | None = None, pointer: str = ""
+    request: EnqueueRequest,
+    settings: Settings,
+    *,
+    batch_id: str | None = None,
+    pointer: str = "",
+    audiences: Collection[Audience] = CLIENTS,
+    owner: str | None = None,
 ) -> list[JobPlan]:
     """The job a request asks for, followed by its follow-up job if its type has one.
 
-    `pointer` locates the request inside a larger body (a batch) in error messages.
+    `pointer` locates the request inside a larger body (a batch) in error messages; `audiences` are the
+    job types the caller may enqueue (catalog.get_spec); `owner` is the fingerprint of the credential
+    that enqueued it, kept in the job's meta (whoever holds it may cancel and requeue the job).
     """
     try:
-        spec = get_spec(request.type)
+        spec = get_spec(request.type, audiences)
     except InvalidRequest as exc:
         raise type(exc)(exc.detail, [FieldError(f"#{pointer}/type", e.detail) for e in exc.errors]) from None
     kwargs = validate_payload(spec, request.payload, f"{pointer}/payload")
@@ -78,7 +90,8 @@ def plan_job(
     follow_up_type = FOLLOW_UPS.get(spec.name)
     follow_up_id = f"{job_id}-{follow_up_type}" if follow_up_type else None
     if spec.name == "consolidate_memory":
-        kwargs["memory_id"] = memory_id_for(job_id, kwargs.get("session_id"))
+        kwargs["memory_id"] = memory_id_for(job_id, kwargs["learner_id"], kwargs.get("session_id"))
+    owned = {"owner": owner} if owner else {}
     main = JobPlan(
         job_id=job_id,
         spec=spec,
@@ -93,6 +106,7 @@ def plan_job(
             "follow_up": [follow_up_id] if follow_up_id else [],
             "user": request.meta or {},
             "batch_id": batch_id,
+            **owned,
         },
         depends_on=list(request.depends_on or []),
         allow_failure=request.allow_failed_dependencies,
@@ -106,7 +120,7 @@ def plan_job(
         job_id=follow_up_id,
         spec=follow_spec,
         queue=follow_spec.queue,
-        kwargs={"memory_id": kwargs["memory_id"]},
+        kwargs={"memory_id": kwargs["memory_id"], "learner_id": kwargs["learner_id"]},
         timeout=follow_spec.timeout_s,
         result_ttl=follow_spec.result_ttl or settings.result_ttl,
         failure_ttl=follow_spec.failure_ttl or settings.failure_ttl,
@@ -117,6 +131,7 @@ def plan_job(
             "user": {},
             "batch_id": batch_id,
             "parent": job_id,
+            **owned,
         },
         depends_on=[job_id],
     )

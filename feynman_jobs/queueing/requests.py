@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from feynman_jobs.errors import InvalidRequest, field_errors
-from feynman_jobs.queueing.catalog import CATALOG, MAX_RETRIES_CAP
+from feynman_jobs.queueing.catalog import CATALOG, MAX_RETRIES_CAP, public_types
 from feynman_jobs.queueing.payloads import text_only
 from feynman_jobs.queueing.wiring import JOB_ID_PATTERN, QueueName
 
@@ -72,10 +72,10 @@ def _typed_request(job_type: str) -> type[EnqueueRequest]:
     )
 
 
-#: The enqueue body as the OpenAPI document shows it: EnqueueRequest narrowed to each catalog type and
-#: its payload model (the API validates the same two models one after the other).
+#: The enqueue body as the OpenAPI document shows it: EnqueueRequest narrowed to each public catalog type
+#: and its payload model (the API validates the same two models one after the other).
 _ONE_OF_TYPES: Any = Annotated[
-    Union[tuple(_typed_request(name) for name in CATALOG)],  # noqa: UP007
+    Union[tuple(_typed_request(name) for name in public_types())],  # noqa: UP007
     Field(discriminator="type"),
 ]
 TypedEnqueueRequest: type[BaseModel] = create_model(

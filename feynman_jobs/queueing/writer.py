@@ -104,6 +104,9 @@ def _add_job(
         if plan.depends_on
         else None,
         job_id=plan.job_id,
+        # Type and ids only: RQ's default description holds the arguments (a learner's words), and RQ
+        # logs it for every job it runs (architecture §9).
+        description=plan.spec.describe(plan.kwargs),
         meta=plan.meta,
         retry=plan.retry,
         status=status,

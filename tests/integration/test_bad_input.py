@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
@@ -22,11 +22,30 @@ JSON = st.recursive(
     max_leaves=30,
 )
 TYPES = st.sampled_from(
-    ["analyze_conversation", "consolidate_memory", "vectorize_documents", "rollup_costs", "x"]
+    [
+        "analyze_conversation",
+        "consolidate_memory",
+        "vectorize_documents",
+        "rollup_costs",
+        "reap_abandoned_jobs",
+        "delete_learner_memories",
+        "x",
+    ]
+)
+PAYLOAD_KEYS = st.sampled_from(
+    [
+        "topic",
+        "conversation",
+        "session_id",
+        "granularity",
+        "memory_id",
+        "learner_id",
+        "namespace",
+        "documents",
+    ],
 )
 NEAR_VALID = st.fixed_dictionaries(
-    {"type": TYPES, "payload": JSON | st.dictionaries(st.sampled_from(["topic", "conversation", "session_id",
-                                                                        "granularity", "memory_id"]), JSON)},
+    {"type": TYPES, "payload": JSON | st.dictionaries(PAYLOAD_KEYS, JSON)},
     optional={
         "queue": JSON | st.sampled_from(["high", "low", "urgent"]),
         "timeout_s": JSON | st.integers(),
@@ -38,7 +57,18 @@ NEAR_VALID = st.fixed_dictionaries(
     },
 )  # fmt: skip
 RAW = st.binary(max_size=300) | st.just(b"[" * 5000 + b"]" * 5000) | st.just(b'{"a": 1' + b"0" * 5000 + b"}")
-PARAMETERS = ["q", "k", "namespace", "queue", "status", "type", "limit", "cursor", "granularity"]
+PARAMETERS = [
+    "q",
+    "k",
+    "namespace",
+    "learner_id",
+    "queue",
+    "status",
+    "type",
+    "limit",
+    "cursor",
+    "granularity",
+]
 QUERY = st.dictionaries(
     st.sampled_from([*PARAMETERS, "since", "until", "window", "zzz"]), st.text(max_size=20), max_size=4
 )
@@ -107,3 +137,14 @@ def test_job_ids(redis_url: str, redis: Redis, job_id: str, action: str) -> None
     before = _job_keys(redis)
     response = client.get(path) if not action else client.post(path)
     _check(response, before, redis)
+
+
+@RELAXED
+@given(learner_id=st.text(max_size=260))
+def test_learner_ids(redis_url: str, redis: Redis, learner_id: str) -> None:
+    path = "/api/learners/" + quote(learner_id, safe="") + "/memories"
+    before = _job_keys(redis)
+    response = _client(redis_url).delete(path)
+    _check(response, before, redis)
+    if response.status_code == 202:
+        assert response.get_json()["type"] == "delete_learner_memories"

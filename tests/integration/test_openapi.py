@@ -8,7 +8,7 @@ from pathlib import Path
 from openapi_spec_validator import validate
 from redis import Redis
 
-from feynman_jobs.queueing.catalog import CATALOG
+from feynman_jobs.queueing.catalog import CATALOG, public_types
 from feynman_jobs.settings import load_settings
 from feynman_jobs.web import create_app
 from feynman_jobs.web.openapi import api_rules
@@ -33,7 +33,8 @@ def test_the_document_is_valid_openapi(api: str, redis: Redis) -> None:
     body = create["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/TypedEnqueueRequest"}
     one_of = document["components"]["schemas"]["TypedEnqueueRequest"]
-    assert set(one_of["discriminator"]["mapping"]) == set(CATALOG)
+    assert set(one_of["discriminator"]["mapping"]) == set(public_types())
+    assert "reap_abandoned_jobs" in CATALOG
     rollup = document["components"]["schemas"]["EnqueueRollupCosts"]
     assert rollup["required"] == ["type", "payload"]
     assert rollup["additionalProperties"] is False

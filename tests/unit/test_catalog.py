@@ -6,8 +6,18 @@ import importlib
 
 import pytest
 
-from feynman_jobs.errors import UnknownJobType
-from feynman_jobs.queueing.catalog import CATALOG, MAX_BACKOFF_S, get_spec, type_of
+from feynman_jobs.errors import Forbidden, UnknownJobType
+from feynman_jobs.queueing.catalog import (
+    CATALOG,
+    CLIENTS,
+    EVERYONE,
+    MAX_BACKOFF_S,
+    OPERATORS,
+    get_spec,
+    public_types,
+    type_of,
+)
+from feynman_jobs.queueing.payloads import MIN_STALE_AFTER_S, ReapAbandonedJobs
 from feynman_jobs.queueing.wiring import QUEUE_NAMES
 
 
@@ -19,8 +29,49 @@ def test_catalog_holds_the_documented_types_on_their_default_queues() -> None:
         "rollup_costs": "low",
         "reap_abandoned_jobs": "low",
         "clean_registries": "low",
+        "delete_learner_memories": "default",
     }
     assert QUEUE_NAMES == ("high", "default", "low")
+
+
+def test_maintenance_is_internal_and_rollups_are_for_operators() -> None:
+    audiences = {name: spec.audience for name, spec in CATALOG.items()}
+    assert audiences == {
+        "analyze_conversation": "client",
+        "consolidate_memory": "client",
+        "vectorize_documents": "client",
+        "rollup_costs": "operator",
+        "reap_abandoned_jobs": "internal",
+        "clean_registries": "internal",
+        "delete_learner_memories": "internal",
+    }
+    assert public_types() == [
+        "analyze_conversation",
+        "consolidate_memory",
+        "rollup_costs",
+        "vectorize_documents",
+    ]
+    with pytest.raises(UnknownJobType) as caught:
+        get_spec("reap_abandoned_jobs", OPERATORS)
+    assert caught.value.errors[0].detail == "must be one of: " + ", ".join(public_types())
+    with pytest.raises(Forbidden, match="FEYNMAN_ADMIN_TOKENS"):
+        get_spec("rollup_costs", CLIENTS)
+    assert get_spec("rollup_costs", OPERATORS).name == "rollup_costs"
+    assert get_spec("reap_abandoned_jobs", EVERYONE).name == "reap_abandoned_jobs"
+
+
+def test_descriptions_carry_the_type_and_ids_never_text() -> None:
+    kwargs = {"topic": "<b>光合作用</b>", "conversation": [], "learner_id": "l-1", "memory_id": "mem-1"}
+    assert (
+        get_spec("consolidate_memory").describe(kwargs)
+        == "consolidate_memory(learner_id='l-1', memory_id='mem-1')"
+    )
+
+
+def test_a_protective_bound_is_clamped() -> None:
+    assert ReapAbandonedJobs(stale_after_s=10).stale_after_s == MIN_STALE_AFTER_S
+    assert ReapAbandonedJobs(stale_after_s=10**6).stale_after_s == 3600
+    assert ReapAbandonedJobs(stale_after_s=90).stale_after_s == 90
 
 
 @pytest.mark.parametrize("job_type", sorted(CATALOG))
@@ -50,3 +101,4 @@ def test_unknown_type_lists_the_known_ones() -> None:
         get_spec("summarize_everything")
     assert caught.value.errors[0].pointer == "#/type"
     assert "analyze_conversation" in caught.value.errors[0].detail
+    assert "clean_registries" not in caught.value.errors[0].detail
