@@ -92,12 +92,45 @@ BUDGET_INFLIGHT = (PREFIX + "budget:inflight", PREFIX + "budget:inflight_total")
 #: The `limits` library builds its moving-window keys under this prefix.
 RATE_LIMIT_PREFIX = PREFIX + "ratelimit"
 
-# -- memory: records and the vector store ----------------------------------------------------------
+# -- memory: records and the vector store, kept apart per learner ----------------------------------
+
+#: The vector namespace name memories live under: `memories.<learner tag>` per learner. Submitted
+#: documents may not use it (nor any name starting with `memories.`).
+MEMORY_NAMESPACE = "memories"
 
 
-def memory(memory_id: str) -> str:
-    """One memory record (JSON)."""
+def _learner_tag(learner_id: str) -> str:
+    # Learner ids are caller-chosen text: hashed, they fit a key and a namespace name.
+    return hashlib.sha256(learner_id.encode()).hexdigest()[:32]
+
+
+def learner_memories(learner_id: str) -> str:
+    """The set of a learner's memory ids."""
+    return f"{PREFIX}learner:{_learner_tag(learner_id)}:memories"
+
+
+def memory(learner_id: str, memory_id: str) -> str:
+    """One memory record (JSON) of a learner."""
+    return f"{PREFIX}learner:{_learner_tag(learner_id)}:memory:{memory_id}"
+
+
+def memory_namespace(learner_id: str) -> str:
+    """The vector namespace of a learner's memories (a name; vector_namespace() gives its keys)."""
+    return f"{MEMORY_NAMESPACE}.{_learner_tag(learner_id)}"
+
+
+def is_memory_namespace(namespace: str) -> bool:
+    """Whether a namespace name belongs to learners' memories (the old shared one included)."""
+    return namespace == MEMORY_NAMESPACE or namespace.startswith(MEMORY_NAMESPACE + ".")
+
+
+def legacy_memory(memory_id: str) -> str:
+    """A memory record written before memories were kept per learner (read once, to move it)."""
     return f"{PREFIX}memory:{memory_id}"
+
+
+#: SCAN pattern of those records.
+LEGACY_MEMORY_PATTERN = legacy_memory("*")
 
 
 def vector_namespace(namespace: str) -> list[str]:

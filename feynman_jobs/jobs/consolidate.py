@@ -31,8 +31,12 @@ def consolidate_memory(
     session_id: str | None = None,
     learner_id: str | None = None,
 ) -> dict[str, Any]:
-    """Write one memory record (summary, key points, open questions); a retry rewrites the same record."""
+    """Write one memory record of the learner's (summary, key points, open questions); a retry rewrites it."""
     job = current_job()
+    if learner_id is None:  # only a job enqueued before memories were kept per learner lacks one
+        raise ValueError(
+            "consolidate_memory needs a learner_id: memories belong to a learner; enqueue it again"
+        )
     llm = llm_for(settings(), record_usage, guard=model_call)
     logger.info(
         "consolidating %s memory=%s messages=%d llm=%s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from feynman_jobs import keys
 from feynman_jobs.jobs.context import (
     connection,
     current_job,
@@ -13,7 +14,7 @@ from feynman_jobs.jobs.context import (
     set_progress,
     settings,
 )
-from feynman_jobs.memory.records import MEMORY_NAMESPACE, load_memory
+from feynman_jobs.memory.records import adopt_legacy_memory, load_memory
 from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import get_embedder
 from feynman_jobs.text.chunk import chunk_text
@@ -36,22 +37,35 @@ def memory_document(record: dict[str, Any]) -> dict[str, Any]:
 
 def vectorize_documents(
     memory_id: str | None = None,
+    learner_id: str | None = None,
     namespace: str | None = None,
     documents: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Chunk, embed and upsert each document; re-vectorizing a document replaces its chunks."""
+    """Chunk, embed and upsert each document; re-vectorizing a document replaces its chunks.
+
+    A memory goes to its learner's own namespace; submitted documents to the shared one they name.
+    """
     job = current_job()
+    label = namespace
     if memory_id is not None:
-        namespace = MEMORY_NAMESPACE
-        documents = [memory_document(load_memory(connection(), memory_id))]
-    if namespace is None or not documents:
-        raise ValueError("vectorize_documents needs memory_id, or namespace and documents")
+        # Without learner_id: a follow-up enqueued before memories were kept per learner.
+        record = (
+            load_memory(connection(), learner_id, memory_id)
+            if learner_id is not None
+            else adopt_legacy_memory(connection(), memory_id)
+        )
+        namespace, label = keys.memory_namespace(record["learner_id"]), keys.MEMORY_NAMESPACE
+        documents = [memory_document(record)]
+    elif namespace is None or keys.is_memory_namespace(namespace):
+        raise ValueError("vectorize_documents needs memory_id with learner_id, or a shared namespace")
+    if not documents:
+        raise ValueError("vectorize_documents needs documents to index")
     # Built in the worker parent (worker_config) and inherited by this work horse: no load per job.
     embedder = get_embedder(settings())
     logger.info(
         "vectorizing %s namespace=%s documents=%d embedder=%s",
         log_extra(job),
-        namespace,
+        label,
         len(documents),
         embedder.name,
     )
@@ -70,7 +84,7 @@ def vectorize_documents(
         stored.append({"id": document["id"], "chunks": len(chunks)})
         set_progress((index + 1) / len(documents), f"vectorized {index + 1} of {len(documents)} documents")
     return {
-        "namespace": namespace,
+        "namespace": label,
         "embedder": embedder.name,
         "dim": dim,
         "documents": stored,

@@ -123,6 +123,15 @@ class RedisVectorStore:
         args += [vector_lua.COMPACT_MIN_GARBAGE, uuid.uuid4().hex]
         self._upsert(keys=self.keys(namespace), args=args)
 
+    def drop(self, namespace: str) -> int:
+        """Remove a whole namespace (matrix, texts, meta) in one transaction; the chunks it held."""
+        with self.connection.pipeline(transaction=True) as pipe:
+            pipe.hlen(self.keys(namespace)[2])
+            pipe.delete(*self.keys(namespace))
+            chunks, _ = pipe.execute()
+        self._cache.pop(namespace, None)
+        return int(chunks)
+
     def chunk_count(self, namespace: str, doc_id: str | None = None) -> int:
         """Chunks stored for one document, or in the whole namespace."""
         _, _, chunks, docs, _ = self.keys(namespace)

@@ -10,6 +10,7 @@ from feynman_jobs.memory import search
 from feynman_jobs.memory.search import SearchQuery, SearchResults
 from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import get_embedder
+from feynman_jobs.web.access import clients
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.openapi import QUERY_PROBLEM, documented
@@ -37,8 +38,9 @@ def _store() -> RedisVectorStore:
         409: "`vector-space-mismatch`: the namespace was indexed with another embedder",
     },
 )
+@clients
 def search_memories() -> dict[str, Any]:
-    """The k chunks most similar to q in a namespace (default: consolidated memories), best first."""
+    """The k chunks most similar to q: a learner's memories and the shared namespaces named, best first."""
     query = parse_query(SearchQuery)
     # Built once per web process, like the worker's; the same vector space the jobs wrote with.
     embedder = get_embedder(extension().settings)

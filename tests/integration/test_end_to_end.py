@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from redis import Redis
 
-from feynman_jobs.memory.records import MEMORY_NAMESPACE, load_memory
+from feynman_jobs.memory.records import load_memory
 from feynman_jobs.memory.vectors import RedisVectorStore
 from tests.samples import CONVERSATIONS
 from tests.support import Process, enqueue, http, sample, wait_for
@@ -60,7 +60,7 @@ def test_consolidation_writes_a_memory_that_vectorization_makes_findable(
     assert vectorized["depends_on"] == [job["id"]]
     assert vectorized["started_at"] >= record["created_at"]
 
-    stored = load_memory(redis, record["id"])
+    stored = load_memory(redis, "l-7", record["id"])
     assert stored == record
     source = " ".join(m["content"] for m in conversation["messages"])
     assert record["summary"]
@@ -69,9 +69,11 @@ def test_consolidation_writes_a_memory_that_vectorization_makes_findable(
 
     # A phrase the learner said finds the memory it came from, through the API.
     phrase = next(m["content"] for m in conversation["messages"] if m["role"] == "user")[:12]
-    code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode({"q": phrase, "k": 3}))
+    query = {"q": phrase, "k": 3, "learner_id": "l-7"}
+    code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode(query))
     assert code == 200, found
-    assert found["namespace"] == MEMORY_NAMESPACE
+    assert (found["learner_id"], found["namespaces"]) == ("l-7", [])
+    assert found["hits"][0]["namespace"] == "memories"
     assert found["hits"][0]["doc_id"] == record["id"]
     assert found["hits"][0]["metadata"]["learner_id"] == "l-7"
 
@@ -80,7 +82,11 @@ def test_search_tells_chinese_memories_apart(api: str, worker: Process) -> None:
     memories = {}
     for name in ("photosynthesis_zh", "gradient_descent_mixed"):
         conversation = sample(name)
-        payload = {"topic": conversation["topic"], "conversation": conversation["messages"]}
+        payload = {
+            "topic": conversation["topic"],
+            "conversation": conversation["messages"],
+            "learner_id": "l-1",
+        }
         job = enqueue(api, {"type": "consolidate_memory", "payload": payload})
         memories[name] = wait_for(api, job["id"])["result"]["id"]
         wait_for(api, job["follow_up"][0])
@@ -89,7 +95,8 @@ def test_search_tells_chinese_memories_apart(api: str, worker: Process) -> None:
         ("gradient_descent_mixed", "learning rate 太大"),
     ):
         assert phrase in " ".join(m["content"] for m in CONVERSATIONS[name])
-        code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode({"q": phrase, "k": 2}))
+        query = {"q": phrase, "k": 2, "learner_id": "l-1"}
+        code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode(query))
         assert code == 200, found
         assert found["hits"][0]["doc_id"] == memories[name], (phrase, found["hits"])
 
@@ -98,11 +105,16 @@ def test_the_same_session_consolidated_twice_keeps_one_memory(
     api: str, worker: Process, redis: Redis
 ) -> None:
     conversation = sample("photosynthesis_zh")
-    payload = {"topic": conversation["topic"], "conversation": conversation["messages"], "session_id": "same"}
+    payload = {
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+        "session_id": "same",
+        "learner_id": "l-2",
+    }
     first = wait_for(api, enqueue(api, {"type": "consolidate_memory", "payload": payload})["id"])
     second = wait_for(api, enqueue(api, {"type": "consolidate_memory", "payload": payload})["id"])
     assert first["result"]["id"] == second["result"]["id"]
-    assert len(redis.keys("feynman:memory:*")) == 1
+    assert len(redis.keys("feynman:learner:*:memory:*")) == 1
 
 
 def test_submitted_documents_are_chunked_embedded_and_replaced(

@@ -81,7 +81,12 @@ def test_a_dependency_chain_runs_in_order(api: str, worker: Process) -> None:
 
 def test_a_failed_dependency_holds_its_dependent_unless_allowed(api: str, worker: Process) -> None:
     failing = enqueue(
-        api, {"type": "vectorize_documents", "payload": {"memory_id": "absent"}, "max_retries": 0}
+        api,
+        {
+            "type": "vectorize_documents",
+            "payload": {"memory_id": "absent", "learner_id": "l-1"},
+            "max_retries": 0,
+        },
     )
     held = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]]})
     allowed = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]], "allow_failed_dependencies": True})
@@ -126,7 +131,14 @@ def test_a_running_job_is_stopped(api: str, worker: Process, redis: Redis) -> No
 
 
 def test_requeue_runs_a_failed_job_again(api: str, worker: Process, redis: Redis) -> None:
-    job = enqueue(api, {"type": "vectorize_documents", "payload": {"memory_id": "later"}, "max_retries": 0})
+    job = enqueue(
+        api,
+        {
+            "type": "vectorize_documents",
+            "payload": {"memory_id": "later", "learner_id": "l-1"},
+            "max_retries": 0,
+        },
+    )
     failed = wait_for(api, job["id"], ("failed",))
     code, _, listed = http("GET", f"{api}/api/jobs?status=failed")
     assert code == 200
@@ -135,6 +147,7 @@ def test_requeue_runs_a_failed_job_again(api: str, worker: Process, redis: Redis
         redis,
         {
             "id": "later",
+            "learner_id": "l-1",
             "topic": "TCP",
             "summary": "Slow start doubles the window.",
             "key_points": [],
@@ -194,7 +207,10 @@ def test_a_timed_pause_ends_by_itself(api: str, redis: Redis) -> None:
 def test_queues_and_stats_report_what_ran(api: str, worker: Process) -> None:
     for job in [enqueue(api, ROLLUP) for _ in range(3)] + [enqueue(api, analyze_body("stats"))]:
         wait_for(api, job["id"])
-    failing = enqueue(api, {"type": "vectorize_documents", "payload": {"memory_id": "x"}, "max_retries": 0})
+    failing = enqueue(
+        api,
+        {"type": "vectorize_documents", "payload": {"memory_id": "x", "learner_id": "l-1"}, "max_retries": 0},
+    )
     wait_for(api, failing["id"], ("failed",))
     queues = {row["name"]: row for row in http("GET", api + "/api/queues")[2]["queues"]}
     assert queues["low"]["finished"] == 3

@@ -17,7 +17,11 @@ def test_outcomes_counts_and_timings_are_recorded(api: str, worker: Process, red
     done = [
         wait_for(api, enqueue(api, {"type": "analyze_conversation", "payload": payload})["id"]) for _ in "ab"
     ]
-    failing = {"type": "vectorize_documents", "payload": {"memory_id": "mem-none"}, "max_retries": 1}
+    failing = {
+        "type": "vectorize_documents",
+        "payload": {"memory_id": "mem-none", "learner_id": "l-1"},
+        "max_retries": 1,
+    }
     wait_for(api, enqueue(api, failing)["id"], ("failed",), timeout=30)
 
     raw_counts: dict[bytes, bytes] = redis.hgetall(keys.OUTCOME_COUNTS)  # type: ignore[assignment]

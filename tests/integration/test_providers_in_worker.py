@@ -93,13 +93,20 @@ def test_a_memory_from_the_endpoint_is_vectorized_and_found(
 ) -> None:
     httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_handler(_model_answers)
     conversation = sample("photosynthesis_zh")
-    payload = {"topic": conversation["topic"], "conversation": conversation["messages"], "session_id": "s-9"}
+    payload = {
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+        "session_id": "s-9",
+        "learner_id": "l-9",
+    }
     job = enqueue(api, {"type": "consolidate_memory", "payload": payload})
     record = wait_for(api, job["id"])["result"]
     assert {key: record[key] for key in MEMORY_ZH} == MEMORY_ZH
     assert record["model"] == "test-model"
     wait_for(api, job["follow_up"][0])
-    code, _, found = http("GET", f"{api}/api/memories/search?" + urlencode({"q": "ATP具体是什么"}))
+    code, _, found = http(
+        "GET", f"{api}/api/memories/search?" + urlencode({"q": "ATP具体是什么", "learner_id": "l-9"})
+    )
     assert code == 200, found
     assert found["hits"][0]["doc_id"] == record["id"]
 

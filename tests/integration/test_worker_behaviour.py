@@ -22,7 +22,12 @@ def test_a_failing_job_retries_with_backoff_then_fails_with_its_error(
     api: str, worker: Process, redis: Redis
 ) -> None:
     job = enqueue(
-        api, {"type": "vectorize_documents", "payload": {"memory_id": "mem-missing"}, "max_retries": 2}
+        api,
+        {
+            "type": "vectorize_documents",
+            "payload": {"memory_id": "mem-missing", "learner_id": "l-1"},
+            "max_retries": 2,
+        },
     )
     assert (job["max_retries"], job["retries_left"]) == (2, 2)
     waiting = wait_for(api, job["id"], ("scheduled",), timeout=20)
@@ -33,7 +38,7 @@ def test_a_failing_job_retries_with_backoff_then_fails_with_its_error(
     failed = wait_for(api, job["id"], ("failed",), timeout=30)
     assert failed["attempts"] == 3
     assert failed["retries_left"] == 0
-    assert failed["error"] == {"type": "MemoryNotFound", "message": "no memory with id 'mem-missing'"}
+    assert failed["error"] == {"type": "MemoryNotFound", "message": "no memory 'mem-missing' for this learner"}
     assert "Traceback" not in json.dumps(failed)
 
     # Each attempt's error is kept; the gaps between attempts follow the 2 s, 4 s backoff.
