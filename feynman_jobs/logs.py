@@ -10,6 +10,9 @@ from typing import Any
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 #: Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+#: `extra=` fields never written: RQ's worker passes a failed job's arguments (a learner's words) as
+#: `arguments` and `kwargs` with its error line (architecture §9).
+_WITHHELD = {"arguments", "kwargs"}
 
 _configured = False
 
@@ -24,7 +27,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry |= {key: value for key, value in vars(record).items() if key not in _STANDARD}
+        entry |= {
+            key: value for key, value in vars(record).items() if key not in _STANDARD and key not in _WITHHELD
+        }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from redis import Redis
-from rq.exceptions import NoSuchJobError
 
 from feynman_jobs import keys
-from feynman_jobs.lifecycle.status import JobStatusDocument, JobStatusWord, describe
-from feynman_jobs.queueing.wiring import JsonJob, QueueName, fetch_job
+from feynman_jobs.errors import JobNotFound, UnreadableJob
+from feynman_jobs.lifecycle.status import JobStatusDocument, JobStatusWord, describe, load_job
+from feynman_jobs.queueing.wiring import JsonJob, QueueName
+
+logger = logging.getLogger(__name__)
 
 #: Index entries read per round trip, and at most per request (a sparse filter returns a cursor).
 PAGE_SCAN = 200
@@ -100,7 +103,9 @@ def list_jobs(
     documents = []
     for job_id in found:
         try:
-            documents.append(describe(connection, fetch_job(job_id, connection)))
-        except NoSuchJobError:
+            documents.append(describe(connection, load_job(connection, job_id)))
+        except JobNotFound:
             continue
+        except UnreadableJob:
+            logger.warning("listing skips job id=%s: its data is not JSON", job_id)
     return Page(documents, str(int(last_score)) if last_score is not None else None)

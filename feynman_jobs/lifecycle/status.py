@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+import zlib
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from redis import Redis
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import JobStatus
 from rq.results import Result
 
 from feynman_jobs import keys, redisio
-from feynman_jobs.errors import JobNotFound
+from feynman_jobs.errors import JobNotFound, UnreadableJob
 from feynman_jobs.queueing.catalog import type_of
 from feynman_jobs.queueing.wiring import JOB_ID_PATTERN, JsonJob, fetch_job
 
@@ -86,14 +87,31 @@ class JobStatusDocument(BaseModel):
     meta: dict[str, Any]
 
 
+#: What reading a job another client wrote with another serializer raises (JSON of pickle bytes,
+#: text that is not UTF-8); such a job is refused, never deserialized any other way.
+NOT_JSON = (DeserializationError, ValueError, TypeError, zlib.error)
+
+
 def load_job(connection: Redis, job_id: str) -> JsonJob:
-    """A job by id, or JobNotFound (also for an id RQ could never have made)."""
+    """A job by id: JobNotFound (also for an id RQ could never have made), UnreadableJob if not JSON."""
     if not JOB_ID.fullmatch(job_id):
         raise JobNotFound(job_id)
     try:
-        return fetch_job(job_id, connection)
+        job = fetch_job(job_id, connection)
+        _ = job.func_name  # reads the job's data now, with JSON: a job that is not JSON stops here
     except NoSuchJobError:
         raise JobNotFound(job_id) from None
+    except NOT_JSON:
+        raise UnreadableJob(job_id) from None
+    return job
+
+
+def latest_result(job: JsonJob) -> Result | None:
+    """The job's latest result, or None when there is none or it was not written as JSON."""
+    try:
+        return job.latest_result()
+    except NOT_JSON:
+        return None
 
 
 def get_status(connection: Redis, job_id: str) -> JobStatusDocument:
@@ -124,7 +142,7 @@ def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStat
         enqueued_at=job.enqueued_at,
         started_at=job.started_at,
         ended_at=job.ended_at,
-        result=job.return_value() if status == JobStatus.FINISHED and not fresh else None,
+        result=_return_value(job) if status == JobStatus.FINISHED and not fresh else None,
         error=_last_error(connection, job) if status != JobStatus.FINISHED and not fresh else None,
         # rq-compat(rq==3.0.0): _dependency_ids, because dependency_ids fetches nothing but is a list of str
         # only since rq 2.6; the private list is what every rq 2.x/3.0 stores. Remove with a public getter.
@@ -150,6 +168,11 @@ def parse_exception(exc_string: str) -> JobError:
     return JobError(type=match["type"].rsplit(".", 1)[-1], message=(match["message"] or "")[:2000])
 
 
+def _return_value(job: JsonJob) -> Any:
+    latest = latest_result(job)
+    return latest.return_value if latest is not None and latest.type == Result.Type.SUCCESSFUL else None
+
+
 def _last_error(connection: Redis, job: JsonJob) -> JobError | None:
     if job.get_status(refresh=False) == JobStatus.STOPPED:
         return JobError(type="JobStopped", message="the job was stopped while running")
@@ -159,9 +182,12 @@ def _last_error(connection: Redis, job: JsonJob) -> JobError | None:
         return JobError(type=str(last["type"]), message=str(last["message"]))
     # Not recorded by our worker hook (a killed work horse, a worker without the hook): ask RQ.
     for result_id, payload in redisio.xrevrange(connection, Result.get_key(job.id), _RESULTS_SCANNED):
-        result = Result.restore(
-            job.id, result_id.decode(), payload, connection=connection, serializer=job.serializer
-        )
+        try:
+            result = Result.restore(
+                job.id, result_id.decode(), payload, connection=connection, serializer=job.serializer
+            )
+        except NOT_JSON:
+            continue
         if result.exc_string:
             return parse_exception(result.exc_string)
     return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 
@@ -14,8 +13,11 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.ops.exposure import check_access, check_redis_config
+from feynman_jobs.ops.findings import Finding
 from feynman_jobs.ops.snapshot import REGISTRIES
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
+from feynman_jobs.settings import Settings
 
 #: Packages whose versions were tested together (architecture §10): a different one is a finding.
 PINNED = ("rq", "rq-scheduler", "rq-dashboard", "redis")
@@ -25,22 +27,19 @@ HEARTBEAT_LIMIT_S = 90
 SAMPLE = 200
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One check's verdict: `ok`, and a line saying what was seen (and what to do when not ok)."""
-
-    check: str
-    ok: bool
-    detail: str
+__all__ = ["Finding", "diagnose"]
 
 
-def diagnose(connection: Redis) -> list[Finding]:
+def diagnose(connection: Redis, settings: Settings) -> list[Finding]:
     """Every check, in the order an operator would fix them; stops after Redis when it cannot be reached."""
+    access = check_access(settings)
     try:
         info = connection.info("server")
     except RedisError as exc:
-        return [Finding("redis", False, f"cannot be reached: {exc}")]
+        return [Finding("redis", False, f"cannot be reached: {exc}"), access]
     findings = [Finding("redis", True, f"reachable, Redis {info.get('redis_version', '?')}")]
+    findings += check_redis_config(connection, settings.redis_url)
+    findings.append(access)
     findings += check_workers(connection)
     findings.append(check_scheduler(connection))
     findings.append(check_serialized_data(connection))

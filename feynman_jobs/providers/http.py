@@ -10,13 +10,12 @@ import httpx
 from pydantic import SecretStr
 
 from feynman_jobs.errors import ProviderError, RetryableJobError
+from feynman_jobs.providers.redact import error_summary
 
 logger = logging.getLogger(__name__)
 
 #: A Retry-After up to this many seconds is waited out in the job (once); a longer one goes to RQ's backoff.
 INLINE_RETRY_AFTER_MAX_S = 10.0
-#: Characters of an error response kept in the exception (never the request, which holds the prompt).
-ERROR_BODY_CHARS = 300
 
 
 def client(base_url: str, api_key: SecretStr | None, timeout_s: float) -> httpx.Client:
@@ -59,15 +58,13 @@ def post_json(http: httpx.Client, path: str, body: dict[str, Any], *, what: str)
                 time.sleep(wait)
                 continue
             hint = f" (Retry-After {wait:g}s)" if wait is not None else ""
-            raise RetryableJobError(f"{what}: HTTP {status}{hint}: {response.text[:ERROR_BODY_CHARS]}")
+            raise RetryableJobError(f"{what}: HTTP {status}{hint}: {error_summary(response)}")
         if status >= 400:
-            raise ProviderError(f"{what}: HTTP {status}: {response.text[:ERROR_BODY_CHARS]}")
+            raise ProviderError(f"{what}: HTTP {status}: {error_summary(response)}")
         try:
             data = response.json()
         except ValueError:
-            raise ProviderError(
-                f"{what}: the answer is not JSON: {response.text[:ERROR_BODY_CHARS]}"
-            ) from None
+            raise ProviderError(f"{what}: the answer is not JSON: {error_summary(response)}") from None
         if not isinstance(data, dict):
             raise ProviderError(f"{what}: the answer is not a JSON object")
         return data
