@@ -4,7 +4,7 @@ Who may open it is decided by the app's gate (web/access.py): operators only. Wh
 0.9.0 gets wrong on rq 3.0, and how each is fixed here (architecture §9, §10):
 
 - it reads jobs through module globals with RQ's default (pickle) serializer in places, and its
-  requeue routes unpickled data from Redis: the globals and three views are replaced
+  requeue routes unpickled data from Redis: the globals and four views are replaced
   (web/dashboard_views.py);
 - its pages build HTML from job descriptions, results, meta and errors with unescaped templates and
   inline script: our templates (web/templates/rq_dashboard/) replace its own, and our scripts
@@ -62,7 +62,7 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
         )
     )
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
-    # rq-compat(rq-dashboard==0.9.0): three of its views replaced (web/dashboard_views.py).
+    # rq-compat(rq-dashboard==0.9.0): four of its views replaced (web/dashboard_views.py).
     app.view_functions.update(dashboard_views.REPLACED_VIEWS)
 
     @app.before_request

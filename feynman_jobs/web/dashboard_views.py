@@ -1,12 +1,15 @@
 """What rq-dashboard 0.9.0 reads jobs with, and the views of it we replace (architecture §9, §10).
 
-Its views reach RQ through module globals (`Job`, `Queue`, `Worker`, `requeue_job`) and three of
+Its views reach RQ through module globals (`Job`, `Queue`, `Worker`, `requeue_job`) and four of
 them are replaced outright:
 
 - `requeue_job_view` and `requeue_all` called RQ's `requeue_job` without a serializer: pickle
   loaded from Redis. Ours requeue through lifecycle/control with JSON, like the API.
 - `job_info` called `.decode()` on dependency ids (str since rq 2.6) and failed on a job whose
   meta or result is not JSON. Ours reads with JSON and answers 409 for a job it will not load.
+- `compact_queue` called RQ's `Queue.compact`, which renames the queue away while it works (a job
+  enqueued meanwhile lands behind older ones; a crash midway strands the rest) and fails on an empty
+  queue. Ours removes only the ids whose job is gone, one LREM each, and leaves the list in place.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from rq.exceptions import NoSuchJobError
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
+from feynman_jobs import keys, redisio
 from feynman_jobs.clock import utc_iso
 from feynman_jobs.errors import JobNotFound, JobStateConflict, UnreadableJob
 from feynman_jobs.lifecycle import control
@@ -118,11 +122,27 @@ def requeue_all(queue_name: str) -> Response:
     return jsonify(status="OK", count=requeued, skipped=skipped)
 
 
+def compact_queue(queue_name: str) -> Response:
+    """Drop the ids of jobs that no longer exist from a queue, without moving the queue."""
+    connection = extension().redis
+    key = keys.rq_queue(queue_name)
+    ids = [redisio.text(raw) for raw in connection.lrange(key, 0, -1)]
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.exists(keys.rq_job(job_id))
+        alive = pipe.execute()
+    gone = sorted({job_id for job_id, exists in zip(ids, alive, strict=True) if not exists})
+    for job_id in gone:
+        connection.lrem(key, 0, job_id)
+    return jsonify(status="OK", removed=len(gone))
+
+
 #: rq-dashboard endpoints answered by the views above instead of its own.
 REPLACED_VIEWS: dict[str, Callable[..., Any]] = {
     "rq_dashboard.job_info": job_info,
     "rq_dashboard.requeue_job_view": requeue_job,
     "rq_dashboard.requeue_all": requeue_all,
+    "rq_dashboard.compact_queue": compact_queue,
 }
 #: rq-dashboard endpoints that change state: POST only, whatever methods its rules allow.
 ACTIONS = frozenset(

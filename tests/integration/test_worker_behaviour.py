@@ -38,7 +38,10 @@ def test_a_failing_job_retries_with_backoff_then_fails_with_its_error(
     failed = wait_for(api, job["id"], ("failed",), timeout=30)
     assert failed["attempts"] == 3
     assert failed["retries_left"] == 0
-    assert failed["error"] == {"type": "MemoryNotFound", "message": "no memory 'mem-missing' for this learner"}
+    assert failed["error"] == {
+        "type": "MemoryNotFound",
+        "message": "no memory 'mem-missing' for this learner",
+    }
     assert "Traceback" not in json.dumps(failed)
 
     # Each attempt's error is kept; the gaps between attempts follow the 2 s, 4 s backoff.
