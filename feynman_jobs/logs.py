@@ -12,6 +12,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 #: `extra=` fields never written: RQ's worker passes a failed job's arguments (a learner's words) as
 #: `arguments` and `kwargs` with its error line (architecture §9).
+# rq-compat(rq==3.0.0): Worker.handle_exception logs with extra={'arguments', 'kwargs'}. Remove when RQ
+# stops attaching job arguments to log records.
 _WITHHELD = {"arguments", "kwargs"}
 
 _configured = False

@@ -50,8 +50,9 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
     app.config["RQ_DASHBOARD_REDIS_URL"] = settings.redis_url
     app.config.setdefault("RQ_DASHBOARD_POLL_INTERVAL", 2500)
     dashboard_web.setup_rq_connection(app)
-    # Registered before rq-dashboard's blueprint, so its templates are found first (Flask searches
-    # blueprint template folders in registration order) and replace rq-dashboard's own.
+    # rq-compat(rq-dashboard==0.9.0): our templates replace its own by name, and our script reads its
+    # JSON routes. Registered before its blueprint, so they are found first (Flask searches blueprint
+    # template folders in registration order). Remove when it escapes every field and has no inline script.
     app.register_blueprint(
         Blueprint(
             "feynman_dashboard",

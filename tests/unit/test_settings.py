@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from feynman_jobs.errors import ConfigError
-from feynman_jobs.settings import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, load_settings
+from feynman_jobs.settings import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -105,3 +107,12 @@ def test_endpoint_urls_lose_a_trailing_slash(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("FEYNMAN_EMBEDDINGS_BASE_URL", "http://localhost:8080/v1/")
     assert load_settings().embeddings_base_url == "http://localhost:8080/v1"
     assert load_settings().embeddings_model == "text-embedding-3-small"
+
+
+def test_every_variable_is_in_the_readme_and_env_example() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme, example = (root / "README.md").read_text(), (root / ".env.example").read_text()
+    for field in Settings.model_fields.values():
+        variable = str(field.validation_alias)
+        assert f"`{variable}`" in readme, variable
+        assert f"\n{variable}=" in example, variable
