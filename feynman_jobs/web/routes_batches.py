@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import url_for
 
+from feynman_jobs.errors import JobNotFound, UnreadableJob
 from feynman_jobs.lifecycle import batches, submit
 from feynman_jobs.lifecycle.batches import BatchCreated, BatchProgress
 from feynman_jobs.lifecycle.status import describe, load_job
@@ -59,6 +60,12 @@ def read_batch(batch_id: str) -> dict[str, Any]:
 def cancel_batch(batch_id: str) -> dict[str, Any]:
     """Cancel every waiting job of the batch and stop the running ones (its own credential, or operators)."""
     connection = extension().redis
-    first = batches.job_ids(connection, batch_id)[0]
-    require_owner(load_job(connection, first).meta.get("owner"), f"batch {batch_id}")
+    for job_id in batches.job_ids(connection, batch_id):
+        try:
+            owner = load_job(connection, job_id).meta.get("owner")
+        except (JobNotFound, UnreadableJob):
+            continue
+        # One request made the batch, with one credential: every job of it has the same owner.
+        require_owner(owner, f"batch {batch_id}")
+        break
     return batches.cancel(connection, batch_id)

@@ -91,6 +91,19 @@ def test_a_client_enqueues_reads_searches_and_steers_its_own_jobs(
     assert not any(CLIENT.encode() in value for value in stored.values())
 
 
+def test_a_client_cancels_only_its_own_batches(web: tuple[str, Process], redis: Redis) -> None:
+    base, _ = web
+    code, batch = call(
+        base, "POST", "/api/batches", CLIENT, {"jobs": [analyze_body("s-b1"), analyze_body("s-b2")]}
+    )
+    assert code == 202, batch
+    code, refused = call(base, "POST", f"/api/batches/{batch['id']}/cancel", OTHER_CLIENT)
+    assert (code, refused["type"]) == (403, "urn:feynman-jobs:problem:forbidden")
+    assert call(base, "GET", f"/api/batches/{batch['id']}", OTHER_CLIENT)[1]["counts"] == {"queued": 2}
+    code, canceled = call(base, "POST", f"/api/batches/{batch['id']}/cancel", CLIENT)
+    assert (code, canceled["canceled"]) == (200, 2)
+
+
 def test_operator_work_needs_an_operator_token(web: tuple[str, Process], redis: Redis) -> None:
     base, _ = web
     for method, path, body in (

@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 from collections import Counter
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,8 @@ def submit_until_accepted(
     while time.monotonic() < deadline:
         try:
             code, _, document = http("POST", base + "/api/jobs", body, {"Idempotency-Key": key})
-        except (OSError, urllib.error.URLError):
+        except (OSError, urllib.error.URLError, HTTPException):
+            # Refused, reset, or cut off mid-answer (IncompleteRead) by a web process being killed.
             seen[0] += 1
             time.sleep(0.05)
             continue
