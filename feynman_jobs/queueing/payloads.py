@@ -111,9 +111,7 @@ class VectorizeDocuments(Payload):
 
 
 class ReapAbandonedJobs(Payload):
-    """Retry or fail started jobs whose worker stopped heartbeating for `stale_after_s`."""
-
-    stale_after_s: Annotated[int, Field(ge=10, le=3600)] = 60
+    """Retry or fail started jobs whose worker's key has expired; takes no parameters."""
 
 
 class CleanRegistries(Payload):
