@@ -79,15 +79,30 @@ def test_a_dependency_chain_runs_in_order(api: str, worker: Process) -> None:
     assert _at(done[1]["ended_at"]) <= _at(done[2]["started_at"])
 
 
-def test_a_failed_dependency_holds_its_dependent_unless_allowed(api: str, worker: Process) -> None:
-    failing = enqueue(
-        api, {"type": "vectorize_documents", "payload": {"memory_id": "absent"}, "max_retries": 0}
-    )
-    held = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]]})
-    allowed = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]], "allow_failed_dependencies": True})
-    wait_for(api, failing["id"], ("failed",))
-    assert wait_for(api, allowed["id"])["status"] == "finished"
-    assert http("GET", f"{api}/api/jobs/{held['id']}")[2]["status"] == "deferred"
+def test_a_failed_dependency_ends_its_dependent_unless_allowed(
+    api: str, worker: Process, redis_url: str, tmp_path: Path
+) -> None:
+    scheduler = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler.log")
+    try:
+        failing = enqueue(
+            api, {"type": "vectorize_documents", "payload": {"memory_id": "absent"}, "max_retries": 0}
+        )
+        ended = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]]})
+        after_ended = enqueue(api, {**ROLLUP, "depends_on": [ended["id"]]})
+        allowed = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]], "allow_failed_dependencies": True})
+        wait_for(api, failing["id"], ("failed",))
+        assert wait_for(api, allowed["id"])["status"] == "finished"
+        # Instead of waiting forever, the dependent that needed success is canceled, saying why; and so
+        # is what waited for it.
+        canceled = wait_for(api, ended["id"], ("canceled",), timeout=60)
+        assert canceled["error"] == {
+            "type": "DependencyFailed",
+            "message": f"dependency {failing['id']} failed; this job needs it to finish first",
+        }
+        next_canceled = wait_for(api, after_ended["id"], ("canceled",), timeout=60)
+        assert next_canceled["error"]["message"].startswith(f"dependency {ended['id']} was canceled")
+    finally:
+        scheduler.stop()
 
 
 def test_a_delayed_job_does_not_start_early(api: str, worker: Process) -> None:
@@ -100,12 +115,16 @@ def test_a_delayed_job_does_not_start_early(api: str, worker: Process) -> None:
 def test_cancel_in_each_waiting_state_and_409_once_ended(api: str, redis: Redis) -> None:
     queued = enqueue(api, ROLLUP)
     scheduled = enqueue(api, {**ROLLUP, "delay_s": 3600})
-    deferred = enqueue(api, {**ROLLUP, "depends_on": [queued["id"]]})
-    for job, was in ((queued, "queued"), (scheduled, "scheduled"), (deferred, "deferred")):
+    deferred = enqueue(api, {**ROLLUP, "depends_on": [scheduled["id"]]})
+    for job, was in ((deferred, "deferred"), (queued, "queued"), (scheduled, "scheduled")):
         assert job["status"] == was
         code, _, document = http("POST", f"{api}/api/jobs/{job['id']}/cancel")
         assert (code, document["status"], document["action"]) == (200, "canceled", "canceled")
+        assert document["error"] == {"type": "JobCanceled", "message": "canceled on request"}
+        # A canceled job is kept as long as a failed one, then expires.
+        assert 0 < int(redis.ttl(f"rq:job:{job['id']}")) <= 30 * 24 * 3600
     assert redis.llen("rq:queue:low") == 0
+    assert redis.zcard("rq:scheduled:low") == redis.zcard("rq:deferred:low") == 0
     code, _, problem = http("POST", f"{api}/api/jobs/{queued['id']}/cancel")
     assert code == 409
     assert problem["type"] == "urn:feynman-jobs:problem:job-state-conflict"
