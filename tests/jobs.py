@@ -47,3 +47,13 @@ def slow_first_time(marker: str, seconds: float) -> str:
         time.sleep(seconds)
         return "first"
     return "again"
+
+
+def count_runs(key: str, seconds: float) -> int:
+    """Count this run in Redis (INCR `key`), then work for `seconds`; returns the runs counted so far."""
+    job = get_current_job()
+    assert job is not None
+    runs = int(job.connection.incr(key))
+    job.connection.hset(f"{key}:pids", mapping={"horse": os.getpid(), "worker": os.getppid()})
+    time.sleep(seconds)
+    return runs

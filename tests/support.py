@@ -154,6 +154,24 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def work_horses(worker_pid: int) -> set[int]:
+    """The work horses of an rq worker: its children that lead their own process group (RQ's setpgrp)."""
+    horses = set()
+    for pid in descendants(worker_pid):
+        try:
+            stat = (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[2]) == pid and stat[0] != "Z":
+            horses.add(pid)
+    return horses
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    return process_state(pid) != "Z"
+
+
 def process_state(pid: int) -> str:
     """The one-letter state of a process ("Z" for a zombie or a process that is gone)."""
     try:

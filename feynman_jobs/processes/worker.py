@@ -147,8 +147,15 @@ class FeynmanWorker(Worker):
         super().main_work_horse(job, queue)
 
     def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
-        """RQ's kill, except with no horse yet (RQ would signal this worker's own process group)."""
-        if self.horse_pid:
+        """RQ's kill of the horse's process group, made safe right around the fork."""
+        if not self.horse_pid:
+            return  # no horse yet: RQ would signal os.getpgid(0), this worker's own group
+        # rq-compat(rq==3.0.0): RQ kills os.getpgid(horse); a horse that has not yet called setpgrp()
+        # is still in this worker's group, which RQ would then kill. Remove when RQ kills by pid there.
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(self.horse_pid) != self.horse_pid:
+                os.kill(self.horse_pid, sig)
+                return
             super().kill_horse(sig)
 
     def execute_job(self, job: Job, queue: Queue) -> None:

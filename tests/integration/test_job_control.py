@@ -4,17 +4,15 @@ cancel, stop, requeue, list, pause, queues and stats."""
 from __future__ import annotations
 
 import concurrent.futures
-import signal
 from datetime import datetime
 from pathlib import Path
 
 from redis import Redis
-from rq import Retry
 
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
-from tests.support import Process, analyze_body, enqueue, http, start_worker, wait_for, wait_until
+from tests.support import Process, analyze_body, enqueue, http, wait_for, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 
@@ -225,49 +223,6 @@ def test_queues_and_stats_report_what_ran(api: str, worker: Process) -> None:
     assert stats["total"]["success_rate"] == 0.8
     assert stats["by_queue"]["low"]["run_s"]["p95"] >= stats["by_queue"]["low"]["run_s"]["p50"] >= 0
     assert http("GET", api + "/api/stats?window=0")[0] == 422
-
-
-def test_a_killed_worker_s_jobs_are_retried_or_failed_as_abandoned(
-    api: str, redis: Redis, redis_url: str, tmp_path: Path
-) -> None:
-    scheduler = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler.log")
-    doomed = [start_worker(redis_url, tmp_path / f"doomed-{i}.log", redis) for i in range(2)]
-    queue = get_queue("default", redis)
-    retried = queue.enqueue(
-        "tests.jobs.slow_first_time",
-        "retried",
-        300,
-        retry=Retry(max=1, interval=[1]),
-        meta={"max_retries": 1},
-        on_failure=CALLBACKS.on_failure,
-    )
-    abandoned = queue.enqueue(
-        "tests.jobs.slow_first_time",
-        "abandoned",
-        300,
-        meta={"max_retries": 0},
-        on_failure=CALLBACKS.on_failure,
-    )
-    survivor: Process | None = None
-    try:
-        for job in (retried, abandoned):
-            wait_for(api, job.id, ("started",))
-        for process in doomed:
-            process.stop(signal.SIGKILL)  # the worker and its work horse, at once
-        killed_at = datetime.now().astimezone()
-        survivor = start_worker(redis_url, tmp_path / "survivor.log", redis)
-        failed = wait_for(api, abandoned.id, ("failed",), timeout=150)
-        failed_seen = datetime.now().astimezone()
-        done = wait_for(api, retried.id, timeout=150)
-        assert done["result"] == "again"
-        assert (_at(done["ended_at"]) - killed_at).total_seconds() < 120
-        assert (failed_seen - killed_at).total_seconds() < 120
-        assert failed["error"]["type"] == "AbandonedJobError"
-        assert "stopped heartbeating" in failed["error"]["message"]
-    finally:
-        scheduler.stop()
-        if survivor:
-            survivor.stop()
 
 
 def test_a_batch_of_known_idempotency_keys_returns_the_same_jobs(api: str, redis: Redis) -> None:
