@@ -11,7 +11,7 @@ from redis import Redis
 
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.queueing.catalog import CALLBACKS
-from feynman_jobs.queueing.wiring import get_queue
+from feynman_jobs.queueing.wiring import fetch_job, get_queue
 from tests.support import Process, analyze_body, enqueue, http, wait_for, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
@@ -233,3 +233,22 @@ def test_a_batch_of_known_idempotency_keys_returns_the_same_jobs(api: str, redis
     assert again["job_ids"] == first["job_ids"]
     assert http("GET", f"{api}/api/batches/{again['id']}")[2]["total"] == 3
     assert len(redis.keys("rq:job:*")) == 3
+
+
+def test_a_key_repeated_inside_one_batch_is_refused_naming_both_positions(api: str, redis: Redis) -> None:
+    jobs = [{**ROLLUP, "idempotency_key": key} for key in ("k-1", "k-2", "k-1")]
+    code, _, problem = http("POST", api + "/api/batches", {"jobs": jobs})
+    assert code == 422
+    [error] = problem["errors"]
+    assert error["pointer"] == "#/jobs/2/idempotency_key"
+    assert "#/jobs/0" in error["detail"]
+    assert not redis.keys("rq:job:*")
+    assert not redis.keys("feynman:idem:*")
+
+
+def test_a_key_whose_job_is_gone_makes_a_new_job_at_once(api: str, redis: Redis) -> None:
+    first = enqueue(api, {**ROLLUP, "idempotency_key": "weekly"})
+    fetch_job(first["id"], redis).delete()  # as the dashboard's delete does
+    second = enqueue(api, {**ROLLUP, "idempotency_key": "weekly"})  # 202, not a 5 s wait and a 409
+    assert second["id"] != first["id"]
+    assert enqueue(api, {**ROLLUP, "idempotency_key": "weekly"}, status=200)["id"] == second["id"]
