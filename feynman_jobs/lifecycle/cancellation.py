@@ -38,6 +38,9 @@ UNSUCCESSFUL = {"failed": "failed", "stopped": "was stopped", "canceled": "was c
 #: Dependency statuses after which nothing more will happen to it ("expired": its hash is gone).
 ENDED = {"finished", "expired", *UNSUCCESSFUL}
 
+# rq-compat(rq==3.0.0): what Job.cancel writes (status, out of the queue and registries, into the
+# canceled registry), in one script with the status check, on RQ's key and field names. Remove when RQ
+# cancels atomically with a check of the status.
 # KEYS: job, queue, scheduled, deferred, ready and canceled registries, its dependencies, its dependents.
 # ARGV: job id, ttl, new meta, ended_at, RQ's job key prefix, its dependency ids...
 # Returns 'canceled', or 'was:<the status found>'.

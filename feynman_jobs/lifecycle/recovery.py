@@ -116,6 +116,8 @@ def clean_queue_registries(queue: Queue, failure_ttl: int | None = None) -> None
 def expire_canceled(conn: Redis, queue: str, failure_ttl: int | None = None) -> int:
     """Canceled jobs live as long as failed ones: drop registry entries of expired jobs, and give a
     TTL to canceled jobs that have none (canceled by a tool other than ours)."""
+    # rq-compat(rq==3.0.0): RQ never expires its canceled registry (get_expired_job_ids raises), and
+    # scores an entry by its cancel time; ours are scored by expiry. Remove when RQ expires them.
     key = keys.rq_registry("canceled", queue)
     now = server_now(conn)
     due = [redisio.text(raw) for raw in conn.zrangebyscore(key, "-inf", now.timestamp())]

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 #: most a job in a lower queue waits for an idle worker. A job in the first queue is taken at once.
 BLOCK_S = 0.5
 
+# rq-compat(rq==3.0.0): these scripts read and write RQ's own job hash fields (status, origin,
+# worker_name) and queue lists by RQ's key names. Remove when RQ records pops itself.
 # Puts back the ids of a popped list (KEYS[1]) that are still `queued` and in no queue, oldest at the
 # front. ARGV[1] is RQ's job key prefix, ARGV[2] its queue key prefix. Shared by pop and recover.
 _PUT_BACK = """
