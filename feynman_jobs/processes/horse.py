@@ -37,3 +37,15 @@ def die_with_parent(parent_pid: int) -> bool:
     if os.getppid() != parent_pid:
         os._exit(1)
     return True
+
+
+def kill_fresh_horse(horse_pid: int, sig: int) -> bool:
+    """Signal a horse that is not yet the leader of its own process group, by pid; True if it was one
+    (or is gone). False: it has its own group, which the caller may signal as a whole."""
+    try:
+        if os.getpgid(horse_pid) == horse_pid:
+            return False
+        os.kill(horse_pid, sig)
+    except ProcessLookupError:
+        pass
+    return True

@@ -21,15 +21,13 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker, worker_registration
-from rq.exceptions import DequeueTimeout, NoSuchJobError
+from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.suspension import is_suspended
@@ -39,7 +37,8 @@ from rq.worker.base import SHUTDOWN_SIGNAL
 
 from feynman_jobs.errors import ExecutionNotOwned
 from feynman_jobs.lifecycle import recovery
-from feynman_jobs.processes.horse import die_with_parent
+from feynman_jobs.processes.horse import die_with_parent, kill_fresh_horse
+from feynman_jobs.processes.popping import PoppingQueue
 from feynman_jobs.queueing import pending
 
 LOST_REDIS = (RedisConnectionError, RedisTimeoutError)
@@ -47,30 +46,8 @@ MAX_RECONNECT_WAIT_S = 5.0
 #: A busy worker's key lives `job_monitoring_interval + 60` s after its last heartbeat (RQ's rule).
 #: Its horse is killed this long before that, so the key never expires over a living horse.
 FENCE_MARGIN_S = 10.0
-
-
-class PoppingQueue(Queue):
-    """Queue pops that move the job id into the popping worker's `popped` list in the same step."""
-
-    worker_name = ""
-
-    # rq-compat(rq==3.0.0): Queue.dequeue_any pops through the classmethods lpop (several queues) and
-    # lmove (one queue, into RQ's intermediate list). Remove when RQ records multi-queue pops itself.
-    @classmethod
-    def lpop(
-        cls, queue_keys: Sequence[str], timeout: int | None, connection: Redis | None = None
-    ) -> tuple[str, str] | None:
-        """Pop as RQ does (DequeueTimeout when a blocking pop finds nothing), recording the pop."""
-        assert connection is not None
-        found = pending.pop(connection, cls.worker_name, list(queue_keys), timeout)
-        if found is None and timeout is not None:
-            raise DequeueTimeout(timeout, queue_keys)
-        return found
-
-    @classmethod
-    def lmove(cls, connection: Redis, queue_key: str, timeout: int | None) -> tuple[str, str] | None:
-        """A single-queue pop, recorded the same way (instead of RQ's intermediate list)."""
-        return cls.lpop([queue_key], timeout, connection=connection)
+#: Job statuses (as stored) after which a horse is only finishing up.
+ENDED = {b"finished", b"failed", b"stopped", b"canceled"}
 
 
 # rq-compat(rq==3.0.0): overrides dequeue_job_and_maintain_ttl, prepare_execution, fork_work_horse,
@@ -148,14 +125,9 @@ class FeynmanWorker(Worker):
 
     def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
         """RQ's kill of the horse's process group, made safe right around the fork."""
-        if not self.horse_pid:
-            return  # no horse yet: RQ would signal os.getpgid(0), this worker's own group
-        # rq-compat(rq==3.0.0): RQ kills os.getpgid(horse); a horse that has not yet called setpgrp()
-        # is still in this worker's group, which RQ would then kill. Remove when RQ kills by pid there.
-        with contextlib.suppress(ProcessLookupError):
-            if os.getpgid(self.horse_pid) != self.horse_pid:
-                os.kill(self.horse_pid, sig)
-                return
+        # rq-compat(rq==3.0.0): RQ kills os.getpgid(horse): with no horse yet that is this worker's own
+        # group, and so it is while a new horse has not yet called setpgrp(). Remove when RQ kills by pid.
+        if self.horse_pid and not kill_fresh_horse(self.horse_pid, sig):
             super().kill_horse(sig)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
@@ -177,16 +149,15 @@ class FeynmanWorker(Worker):
         """RQ's heartbeat while a horse runs, kept up through outages; fence the horse if it must."""
         try:
             super().maintain_heartbeats(job, execution)
-            owned = self._owns(job, execution)
+            # Out of the started registry yet not ended: the reaper gave the job to someone else.
+            taken = not self._owns(job, execution) and self.connection.hget(job.key, "status") not in ENDED
         except LOST_REDIS as exc:
             self.log.warning("Worker %s: heartbeat failed (%s)", self.name, exc)
             self._fence_if_silent()
             return
         self._last_beat = time.monotonic()
-        if not owned:
-            self.log.warning(
-                "Worker %s: job %s was taken away (reaped); killing its horse", self.name, job.id
-            )
+        if taken:
+            self.log.warning("Worker %s: job %s was reaped; killing its horse", self.name, job.id)
             self.kill_horse()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
