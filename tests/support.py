@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -12,8 +14,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +47,18 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 
 
 @contextmanager
-def redis_server(tmp: Path, *, appendonly: bool = False) -> Iterator[str]:
-    """Start redis-server on a free loopback port; yield its URL; stop it."""
+def redis_server(tmp: Path, *, appendonly: bool = False, also_bind: str | None = None) -> Iterator[str]:
+    """Start redis-server on a free loopback port (and `also_bind`, an address of a test network
+    namespace's link); yield its loopback URL; stop it."""
     binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
     if not binary:
         raise RuntimeError("redis-server is not installed (bin/test installs it)")
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp), "--save", ""]
+    bind = "127.0.0.1" if also_bind is None else f"127.0.0.1 {also_bind}"
+    args = [binary, "--port", str(port), "--bind", bind, "--dir", str(tmp), "--save", ""]
+    if also_bind is not None:  # reachable only from the test's own namespace
+        args += ["--protected-mode", "no"]
     args += ["--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--loglevel", "warning"]
     log = (tmp / "redis.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -69,6 +77,51 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@dataclass(frozen=True)
+class OtherHost:
+    """A Linux network namespace joined to this one by a veth pair: another host, for tests."""
+
+    name: str
+    host_link: str
+    #: This side's address on the pair (what the other host reaches us at), and the other host's.
+    gateway: str
+    address: str
+
+    def command(self, command: str) -> str:
+        """`command` (a shell line) run inside the namespace."""
+        return f"ip netns exec {self.name} bash -c {shlex.quote(command)}"
+
+    def cut(self) -> None:
+        """Cut the link: packets are dropped, connections hang (as when a host is partitioned)."""
+        subprocess.run(["ip", "link", "set", self.host_link, "down"], check=True)
+
+
+@contextmanager
+def other_host() -> Iterator[OtherHost]:
+    """A network namespace on private test addresses (10.254.x.y/30), removed afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    block = random.randrange(0, 256 * 64)  # one /30 of 10.254.0.0/16: .1 this side, .2 the other
+    stem, first = f"10.254.{block // 64}", (block % 64) * 4
+    host = OtherHost(f"fj-{tag}", f"fjh{tag}", f"{stem}.{first + 1}", f"{stem}.{first + 2}")
+    steps = [
+        ["ip", "netns", "add", host.name],
+        ["ip", "link", "add", host.host_link, "type", "veth", "peer", "name", f"fjn{tag}"],
+        ["ip", "link", "set", f"fjn{tag}", "netns", host.name],
+        ["ip", "addr", "add", f"{host.gateway}/30", "dev", host.host_link],
+        ["ip", "link", "set", host.host_link, "up"],
+        ["ip", "netns", "exec", host.name, "ip", "addr", "add", f"{host.address}/30", "dev", f"fjn{tag}"],
+        ["ip", "netns", "exec", host.name, "ip", "link", "set", f"fjn{tag}", "up"],
+        ["ip", "netns", "exec", host.name, "ip", "link", "set", "lo", "up"],
+    ]
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True)
+        yield host
+    finally:
+        subprocess.run(["ip", "netns", "del", host.name], capture_output=True)
+        subprocess.run(["ip", "link", "del", host.host_link], capture_output=True)
 
 
 def procfile_command(name: str) -> str:

@@ -37,15 +37,16 @@ from rq.worker.base import SHUTDOWN_SIGNAL
 
 from feynman_jobs.errors import ExecutionNotOwned
 from feynman_jobs.lifecycle import recovery
-from feynman_jobs.processes.horse import die_with_parent, kill_fresh_horse
+from feynman_jobs.processes.horse import Fence, die_with_parent, kill_fresh_horse
 from feynman_jobs.processes.popping import PoppingQueue
 from feynman_jobs.queueing import pending
 
 LOST_REDIS = (RedisConnectionError, RedisTimeoutError)
 MAX_RECONNECT_WAIT_S = 5.0
 #: A busy worker's key lives `job_monitoring_interval + 60` s after its last heartbeat (RQ's rule).
-#: Its horse is killed this long before that, so the key never expires over a living horse.
-FENCE_MARGIN_S = 10.0
+#: The fence kills its horse this long before that (checked every second), so the key never expires
+#: over a living horse.
+FENCE_MARGIN_S = 20.0
 #: Job statuses (as stored) after which a horse is only finishing up.
 ENDED = {b"finished", b"failed", b"stopped", b"canceled"}
 
@@ -64,8 +65,9 @@ class FeynmanWorker(Worker):
             "PoppingQueue", (PoppingQueue, self.queue_class), {"worker_name": self.name}
         )
         self.queue_class = popping
-        self._last_beat = time.monotonic()
         self._parent_pid = os.getpid()
+        fence_after = self.job_monitoring_interval + 60 - FENCE_MARGIN_S
+        self._fence = Fence(fence_after, horse=lambda: self.horse_pid, kill=self.kill_horse)
 
     # -- taking a job ----------------------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class FeynmanWorker(Worker):
         # forking worker does not set it. Jobs tag their model-call reservations with it.
         os.environ["RQ_EXECUTION_ID"] = execution.id if execution else ""
         self._parent_pid = os.getpid()
+        self._fence.start()
         super().fork_work_horse(job, queue)
         if self._stopped_job_id == job.id:  # a stop that arrived before there was a horse to kill
             self.kill_horse()
@@ -147,15 +150,15 @@ class FeynmanWorker(Worker):
 
     def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
         """RQ's heartbeat while a horse runs, kept up through outages; fence the horse if it must."""
+        sent_at = time.monotonic()
         try:
             super().maintain_heartbeats(job, execution)
             # Out of the started registry yet not ended: the reaper gave the job to someone else.
             taken = not self._owns(job, execution) and self.connection.hget(job.key, "status") not in ENDED
         except LOST_REDIS as exc:
             self.log.warning("Worker %s: heartbeat failed (%s)", self.name, exc)
-            self._fence_if_silent()
-            return
-        self._last_beat = time.monotonic()
+            return  # tried again at the next interval; the fence watches the silence
+        self._fence.beat(sent_at)
         if taken:
             self.log.warning("Worker %s: job %s was reaped; killing its horse", self.name, job.id)
             self.kill_horse()
@@ -163,15 +166,15 @@ class FeynmanWorker(Worker):
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat; during an outage, wait for Redis instead of quitting."""
         while True:
+            sent_at = time.monotonic()
             try:
                 super().heartbeat(timeout, pipeline)
                 if pipeline is None:
-                    self._last_beat = time.monotonic()
+                    self._fence.beat(sent_at)
                 return
             except LOST_REDIS as exc:
                 self.log.warning("Worker %s: heartbeat failed (%s); waiting for Redis", self.name, exc)
                 if self.horse_pid:  # never block while a horse runs: the monitor loop retries
-                    self._fence_if_silent()
                     return
                 self._wait_for_redis()
                 if self._stop_requested:
@@ -195,15 +198,6 @@ class FeynmanWorker(Worker):
     def _owns(self, job: Job, execution: Execution) -> bool:
         started = job.started_job_registry
         return self.connection.zscore(started.key, execution.composite_key) is not None
-
-    def _fence_if_silent(self) -> None:
-        ttl = self.job_monitoring_interval + 60
-        silent = time.monotonic() - self._last_beat
-        if self.horse_pid and silent > ttl - FENCE_MARGIN_S:
-            self.log.warning(
-                "Worker %s: no heartbeat for %.0f s (key TTL %d s); killing the horse", self.name, silent, ttl
-            )
-            self.kill_horse()
 
     # -- the work loop's own Redis calls between jobs ------------------------------------------
 
@@ -243,10 +237,10 @@ class FeynmanWorker(Worker):
             with contextlib.suppress(ChildProcessError, OSError):
                 pid, _ = os.waitpid(self.horse_pid, os.WNOHANG)
                 if pid == 0:
+                    sent_at = time.monotonic()
                     with contextlib.suppress(*LOST_REDIS):
                         super().heartbeat(self.job_monitoring_interval + 60)
-                        self._last_beat = time.monotonic()
-                    self._fence_if_silent()
+                        self._fence.beat(sent_at)
                     time.sleep(1.0)
                     continue
             self._horse_pid = 0
