@@ -32,6 +32,7 @@ _PUT_BACK = """
 local function put_back(list, job_prefix, queue_prefix)
   local ids = redis.call('LRANGE', list, 0, -1)
   local back = {}
+  if #ids == 0 then return back end
   for i = #ids, 1, -1 do
     local id = ids[i]
     local job = job_prefix .. id
