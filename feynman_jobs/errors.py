@@ -188,5 +188,9 @@ class ModelOutputError(PermanentJobError):
     """The model's answer was not what was asked for, also when asked a second time."""
 
 
+class WorkHorseKilled(FeynmanError):
+    """The work horse running a job died from a signal (SIGKILL, the out-of-memory killer)."""
+
+
 class ExecutionNotOwned(FeynmanError):
     """A worker found that a job it popped was canceled or given to another worker before it started."""

@@ -13,6 +13,7 @@ before its `finally` ran. The pools and their Lua live in `budget` (architecture
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ from feynman_jobs.costs.ratelimit import ProviderLimiter
 from feynman_jobs.errors import BudgetExceeded, HoldJob, ProviderRateLimited
 from feynman_jobs.queueing.planning import JobPlan
 from feynman_jobs.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Where a job's meta remembers what it reserved, so its end gives it back without a lookup.
 RESERVED_META = "reserved"
@@ -150,4 +153,6 @@ def reconcile(connection: Redis) -> dict[str, int]:
     for member, live in zip(calls, alive, strict=True):
         if live not in (1, b"started"):
             released += bool(budget.release(connection, member, pool=budget.INFLIGHT))
+    if released:
+        logger.info("gave back %d budget reservations nobody needed; renewed %d", released, renewed)
     return {"released": released, "renewed": renewed}

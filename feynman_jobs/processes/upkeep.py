@@ -73,5 +73,5 @@ class Upkeep:
             except Exception:
                 logger.exception("upkeep task %s failed; it runs again next time", task.name)
                 continue
-            if result and any(result.values()):
-                logger.info("upkeep %s: %s", task.name, result)
+            # Each task logs what it changed; this is the trace of every run.
+            logger.debug("upkeep %s: %s", task.name, result)

@@ -35,8 +35,9 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 from rq.worker.base import SHUTDOWN_SIGNAL
 
-from feynman_jobs.errors import ExecutionNotOwned
+from feynman_jobs.errors import ExecutionNotOwned, WorkHorseKilled
 from feynman_jobs.lifecycle import recovery
+from feynman_jobs.lifecycle.outcomes import record_attempt_error
 from feynman_jobs.processes.horse import Fence, die_with_parent, kill_fresh_horse
 from feynman_jobs.processes.popping import PoppingQueue
 from feynman_jobs.queueing import pending
@@ -52,7 +53,7 @@ ENDED = {b"finished", b"failed", b"stopped", b"canceled"}
 
 
 # rq-compat(rq==3.0.0): overrides dequeue_job_and_maintain_ttl, prepare_execution, fork_work_horse,
-# main_work_horse, maintain_heartbeats, heartbeat, handle_job_failure, execute_job,
+# main_work_horse, maintain_heartbeats, heartbeat, handle_job_failure, handle_work_horse_killed, execute_job,
 # check_for_suspension, run_maintenance_tasks and clean_registries, and reads _stop_requested,
 # _stopped_job_id and _horse_pid. Re-run tests/integration/test_worker_behaviour.py and
 # tests/reliability on any rq upgrade.
@@ -194,6 +195,13 @@ class FeynmanWorker(Worker):
             self.executions.pop(execution.id, None)
             return
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
+    def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
+        """RQ's hook, before it retries or fails the job: remember why this attempt ended."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[no-untyped-call]
+        how = f"signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else f"status {ret_val}"
+        error = WorkHorseKilled(f"the work horse running the job died ({how}): killed, or out of memory")
+        record_attempt_error(job, WorkHorseKilled, error, None)
 
     def _owns(self, job: Job, execution: Execution) -> bool:
         started = job.started_job_registry

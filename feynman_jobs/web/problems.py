@@ -53,6 +53,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     errors.ModelOutputError: ProblemKind(502, "model-output", "The model's answer was unusable"),
     errors.RetryableJobError: ProblemKind(503, "provider-unavailable", "The model provider is unavailable"),
     errors.ExecutionNotOwned: ProblemKind(409, "execution-not-owned", "The job belongs to someone else"),
+    errors.WorkHorseKilled: ProblemKind(500, "work-horse-killed", "The job's process was killed"),
     errors.ConfigError: ProblemKind(500, "configuration", "Service misconfigured"),
     errors.FeynmanError: ProblemKind(500, "internal-error", "Internal error"),
     RedisError: ProblemKind(503, "redis-unavailable", "Service unavailable"),

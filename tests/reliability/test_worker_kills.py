@@ -3,6 +3,7 @@ documented bound, and never runs twice at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -42,6 +43,8 @@ def test_killing_the_work_horse_retries_the_job(stack: Stack) -> None:
     done = wait_for(stack.base, job.id, timeout=BOUND_S)
     assert (done["result"], done["attempts"]) == (2, 2)
     assert executions(stack.client)[job.id] == 1  # the killed run never returned
+    [killed] = fetch_job(job.id, stack.client).meta["attempt_errors"]
+    assert (killed["type"], "signal 9" in killed["message"]) == ("WorkHorseKilled", True)
 
 
 def test_a_killed_worker_parent_takes_its_horse_along_and_the_job_runs_once_more(
@@ -90,9 +93,14 @@ def test_a_lost_host_s_jobs_leave_started_within_two_minutes_while_high_holds_mi
     high = get_queue("high", stack.client)
     high.enqueue_many([high.prepare_data("tests.jobs.sleep_for", (1,)) for _ in range(600)])
 
-    for host, key in zip(hosts, ("runs:retried", "runs:abandoned"), strict=True):
-        sigkill(int(stack.client.hget(f"{key}:pids", "horse") or 0))
+    horses = [
+        int(stack.client.hget(f"{key}:pids", "horse") or 0) for key in ("runs:retried", "runs:abandoned")
+    ]
+    for host in hosts:  # the parent first: a living parent would see its horse die and retry the job itself
         host.stop(signal.SIGKILL)  # the worker parent and everything in its process group
+    for horse in horses:
+        with contextlib.suppress(ProcessLookupError):  # gone already with its parent
+            sigkill(horse)
     lost_at = time.monotonic()
     wait_until(
         lambda: _status(stack, retried.id) != "started" and _status(stack, abandoned.id) != "started",
