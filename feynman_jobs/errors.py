@@ -194,16 +194,36 @@ class HoldJob(FeynmanError):
         self.retry_after_s = retry_after_s
 
 
+class ProviderRateLimited(HoldJob):
+    """The model provider answered 429: the job is held until its Retry-After, never failed for it."""
+
+
 # -- inside jobs: what RQ records as an attempt's failure ----------------------------------------
 
 
 class RetryableJobError(FeynmanError):
     """A transient failure inside a job; RQ's retry policy should try again."""
 
+    def __init__(self, detail: str, retry_after_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
-class ProviderError(FeynmanError):
-    """An endpoint refused a request in a way that trying again will not fix (4xx other than 429)."""
+
+class PermanentJobError(FeynmanError):
+    """A failure that trying again cannot fix: the job fails at once, whatever retries it has left."""
 
 
-class ModelOutputError(FeynmanError):
+class ProviderError(PermanentJobError):
+    """An endpoint refused a request in a way that trying again will not fix (4xx but 408, 409, 429)."""
+
+
+class ModelOutputError(PermanentJobError):
     """The model's answer was not what was asked for, also when asked a second time."""
+
+
+class WorkHorseKilled(FeynmanError):
+    """The work horse running a job died from a signal (SIGKILL, the out-of-memory killer)."""
+
+
+class ExecutionNotOwned(FeynmanError):
+    """A worker found that a job it popped was canceled or given to another worker before it started."""

@@ -9,8 +9,19 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+from rq.defaults import RQ_KEY_PREFIX
 from rq.job import Job
 from rq.queue import Queue
+from rq.registry import (
+    BaseRegistry,
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ReadyJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
 from rq.worker import Worker
 
 #: Every key feynman_jobs owns (besides RQ's own `rq:` keys) starts with this.
@@ -41,6 +52,18 @@ def batch(batch_id: str) -> str:
 def idempotency(key: str) -> str:
     """Where an idempotency key's job id is kept (hashed: keys are caller-chosen text)."""
     return PREFIX + "idem:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+# -- workers: jobs popped but not yet started ---------------------------------------------------
+
+
+def worker_popped(worker_name: str) -> str:
+    """The list of job ids a worker has popped and not yet started (normally zero or one)."""
+    return f"{PREFIX}worker:{worker_name}:popped"
+
+
+#: The names of workers that have a `worker_popped` list, so recovery finds them without a SCAN.
+WORKERS_WITH_POPPED = PREFIX + "workers:popped"
 
 
 # -- outcomes: counters, histograms and the event stream behind /api/stats and /metrics ---------
@@ -86,11 +109,22 @@ def rollup(granularity: str, start: datetime) -> str:
     return f"{PREFIX}costs:{granularity}:{start:%Y-%m-%dT%H:%M:%SZ}"
 
 
-#: Budget pools: (hash of member -> micros, total micros). Reserved at enqueue; in flight per call.
-BUDGET_RESERVED = (PREFIX + "budget:reserved", PREFIX + "budget:reserved_total")
-BUDGET_INFLIGHT = (PREFIX + "budget:inflight", PREFIX + "budget:inflight_total")
+#: Budget pools: (hash of member -> micros, total micros, sorted set of member -> deadline in Redis
+#: server seconds). Reserved at enqueue; in flight per model call.
+BUDGET_RESERVED = (
+    PREFIX + "budget:reserved",
+    PREFIX + "budget:reserved_total",
+    PREFIX + "budget:reserved_deadlines",
+)
+BUDGET_INFLIGHT = (
+    PREFIX + "budget:inflight",
+    PREFIX + "budget:inflight_total",
+    PREFIX + "budget:inflight_deadlines",
+)
 #: The `limits` library builds its moving-window keys under this prefix.
 RATE_LIMIT_PREFIX = PREFIX + "ratelimit"
+#: Set (with a TTL) while the LLM provider has asked every caller to wait (a 429 with Retry-After).
+PROVIDER_BACKOFF = PREFIX + "ratelimit:llm:provider-backoff"
 
 # -- memory: records and the vector store, kept apart per learner ----------------------------------
 
@@ -151,9 +185,40 @@ RQ_SCHEDULER_JOBS = "rq:scheduler:scheduled_jobs"
 RQ_SCHEDULER_INSTANCES = "rq:scheduler_instance:*"
 
 
+#: The prefix of every RQ job hash. Lua scripts that reach jobs they learn of inside the script append
+#: the id (and RQ's `:dependents` suffix) to it; they get the prefixes from here.
+RQ_JOB_PREFIX = Job.redis_job_namespace_prefix
+#: The prefix of every RQ queue list (Lua scripts append a queue name to it).
+RQ_QUEUE_PREFIX = Queue.redis_queue_namespace_prefix
+
+
 def rq_job(job_id: str) -> str:
     """RQ's hash of one job."""
     return Job.key_for(job_id)
+
+
+def rq_dependents(job_id: str) -> str:
+    """RQ's set of the ids that depend on a job."""
+    return f"{Job.key_for(job_id)}:dependents"
+
+
+def rq_execution(job_id: str, execution_id: str) -> str:
+    """RQ's hash of one execution of a job; it expires when its worker stops heartbeating it."""
+    return f"{RQ_KEY_PREFIX}:execution:{job_id}:{execution_id}"
+
+
+def rq_registry(kind: str, queue: str) -> str:
+    """RQ's registry `kind` (started, scheduled, deferred, canceled, failed, finished) of one queue."""
+    registries: dict[str, type[BaseRegistry]] = {
+        "started": StartedJobRegistry,
+        "scheduled": ScheduledJobRegistry,
+        "deferred": DeferredJobRegistry,
+        "ready": ReadyJobRegistry,
+        "canceled": CanceledJobRegistry,
+        "failed": FailedJobRegistry,
+        "finished": FinishedJobRegistry,
+    }
+    return str(registries[kind].key_template.format(queue))
 
 
 def rq_queue(name: str) -> str:

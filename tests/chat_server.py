@@ -1,9 +1,15 @@
-"""Answers of an OpenAI-compatible chat-completions endpoint, for the local test server."""
+"""Answers of an OpenAI-compatible chat-completions endpoint, and a counting fake provider to serve them."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 #: What the test endpoint reports as usage for every successful call.
 PROMPT_TOKENS = 321
@@ -46,3 +52,84 @@ def completion(content: str, *, usage: bool = True) -> dict[str, Any]:
 def json_completion(answer: dict[str, Any]) -> dict[str, Any]:
     """A completion whose content is `answer` as JSON, the way a model in JSON mode answers."""
     return completion(json.dumps(answer, ensure_ascii=False))
+
+
+Step = Callable[[dict[str, Any]], Response]
+
+
+def model_answer(body: dict[str, Any]) -> Response:
+    """A valid answer to what was asked: memory fields for a consolidation prompt, analysis otherwise."""
+    answer = MEMORY_ZH if "durable memory" in body["messages"][0]["content"] else ANALYSIS_ZH
+    return Response(json.dumps(json_completion(answer)), content_type="application/json")
+
+
+def invalid_answer(_body: dict[str, Any]) -> Response:
+    """An answer that is not the JSON object asked for."""
+    return Response(json.dumps(completion("我觉得这是关于植物的。")), content_type="application/json")
+
+
+def refuse(status: int, headers: dict[str, str] | None = None) -> Step:
+    """Answer with an HTTP error (a body like OpenAI's)."""
+    error = json.dumps({"error": {"message": f"refused with {status}", "type": "test"}})
+
+    def step(_body: dict[str, Any]) -> Response:
+        return Response(error, status=status, headers=headers, content_type="application/json")
+
+    return step
+
+
+class FakeProvider:
+    """A chat-completions endpoint on a real local HTTP server that counts, per marker found in the
+    prompt, the requests it receives and the answers (HTTP 200) it delivers, and the most requests it
+    ever had in progress at once. Each marker follows a script of steps; its last step repeats."""
+
+    PATH = "/v1/chat/completions"
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.received: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.max_in_flight = 0
+        self.release = threading.Event()
+        self._in_flight = 0
+        self._scripts: dict[str, list[Step]] = {}
+        self._lock = threading.Lock()
+        server.expect_request(self.PATH, method="POST").respond_with_handler(self._handle)
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the workers (FEYNMAN_LLM_BASE_URL)."""
+        return self.server.url_for("/v1")
+
+    def script(self, marker: str, *steps: Step) -> None:
+        """How requests whose prompt contains `marker` are answered, in order."""
+        self._scripts[marker] = list(steps)
+
+    def held(self, then: Step) -> Step:
+        """Keep the request open until the test sets `release` (at most 5 minutes), then answer."""
+
+        def step(body: dict[str, Any]) -> Response:
+            self.release.wait(300)
+            return then(body)
+
+        return step
+
+    def _handle(self, request: Request) -> Response:
+        body = json.loads(request.get_data())
+        prompt = "\n".join(message["content"] for message in body["messages"])
+        marker = next((m for m in self._scripts if m in prompt), "")
+        steps = self._scripts.get(marker, [model_answer])
+        with self._lock:
+            step = steps[min(self.received[marker], len(steps) - 1)]
+            self.received[marker] += 1
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            response: Response = step(body)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        if response.status_code == 200:
+            with self._lock:
+                self.answered[marker] += 1
+        return response

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from fakeredis import FakeRedis, FakeServer
+from pytest_httpserver import HTTPServer
 from redis import Redis
 
+from tests.chat_server import FakeProvider
 from tests.support import redis_server
 
 
@@ -38,3 +40,17 @@ def fake_redis() -> Iterator[FakeRedis]:
     client = FakeRedis(server=FakeServer())
     yield client
     client.close()
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    """A counting chat-completions endpoint on its own threaded local server (requests may overlap)."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    fake = FakeProvider(server)
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+        server.clear()
+        server.stop()

@@ -47,3 +47,28 @@ def slow_first_time(marker: str, seconds: float) -> str:
         time.sleep(seconds)
         return "first"
     return "again"
+
+
+def count_runs(key: str, seconds: float) -> int:
+    """Count this run in Redis (INCR `key`), then work for `seconds`; returns the runs counted so far.
+
+    If the work horse of the previous run (on this machine) is still alive, note it in `<key>:overlap`:
+    two runs at once.
+    """
+    job = get_current_job()
+    assert job is not None
+    previous = job.connection.hget(f"{key}:pids", "horse")
+    if previous and _alive(int(previous)):
+        job.connection.set(f"{key}:overlap", int(previous))
+    runs = int(job.connection.incr(key))
+    job.connection.hset(f"{key}:pids", mapping={"horse": os.getpid(), "worker": os.getppid()})
+    time.sleep(seconds)
+    return runs
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -12,8 +14,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +47,18 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 
 
 @contextmanager
-def redis_server(tmp: Path, *, appendonly: bool = False) -> Iterator[str]:
-    """Start redis-server on a free loopback port; yield its URL; stop it."""
+def redis_server(tmp: Path, *, appendonly: bool = False, also_bind: str | None = None) -> Iterator[str]:
+    """Start redis-server on a free loopback port (and `also_bind`, an address of a test network
+    namespace's link); yield its loopback URL; stop it."""
     binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
     if not binary:
         raise RuntimeError("redis-server is not installed (bin/test installs it)")
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp), "--save", ""]
+    bind = "127.0.0.1" if also_bind is None else f"127.0.0.1 {also_bind}"
+    args = [binary, "--port", str(port), "--bind", bind, "--dir", str(tmp), "--save", ""]
+    if also_bind is not None:  # reachable only from the test's own namespace
+        args += ["--protected-mode", "no"]
     args += ["--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--loglevel", "warning"]
     log = (tmp / "redis.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -154,6 +162,24 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def work_horses(worker_pid: int) -> set[int]:
+    """The work horses of an rq worker: its children that lead their own process group (RQ's setpgrp)."""
+    horses = set()
+    for pid in descendants(worker_pid):
+        try:
+            stat = (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[2]) == pid and stat[0] != "Z":
+            horses.add(pid)
+    return horses
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    return process_state(pid) != "Z"
+
+
 def process_state(pid: int) -> str:
     """The one-letter state of a process ("Z" for a zombie or a process that is gone)."""
     try:
@@ -251,13 +277,29 @@ print(json.dumps({"status": status, "body": body}))
 """
 
 
+@dataclass(frozen=True)
 class OtherHost:
-    """A network namespace with its own address: what another machine on the network sees of this one."""
+    """A Linux network namespace joined to this one by a veth pair: another host, for tests."""
 
-    def __init__(self, namespace: str, address_here: str) -> None:
-        self.namespace = namespace
-        #: This host's address on the link: where the other host reaches processes bound to 0.0.0.0.
-        self.address_here = address_here
+    namespace: str
+    host_link: str
+    #: This side's address on the pair (where the other host reaches processes bound to 0.0.0.0 here),
+    #: and the other host's own address.
+    address_here: str
+    address: str
+
+    @property
+    def gateway(self) -> str:
+        """This side's address, as the other host's route to us."""
+        return self.address_here
+
+    def command(self, command: str) -> str:
+        """`command` (a shell line) run inside the namespace."""
+        return f"ip netns exec {self.namespace} bash -c {shlex.quote(command)}"
+
+    def cut(self) -> None:
+        """Cut the link: packets are dropped, connections hang (as when a host is partitioned)."""
+        subprocess.run(["ip", "link", "set", self.host_link, "down"], check=True)
 
     def run(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 60
@@ -287,24 +329,27 @@ def can_make_hosts() -> bool:
 
 @contextmanager
 def other_host() -> Iterator[OtherHost]:
-    """A second host for one test (a network namespace and a veth pair on a private /30), removed after."""
-    tag = f"{os.getpid() % 100000}{free_port() % 1000}"
-    namespace, here, there = f"fjt{tag}", f"fjh{tag}", f"fjn{tag}"
-    subnet = f"10.213.{int(tag) % 250}"
-    commands = [
-        ["ip", "netns", "add", namespace],
-        ["ip", "link", "add", here, "type", "veth", "peer", "name", there],
-        ["ip", "link", "set", there, "netns", namespace],
-        ["ip", "addr", "add", f"{subnet}.1/30", "dev", here],
-        ["ip", "link", "set", here, "up"],
-        ["ip", "netns", "exec", namespace, "ip", "addr", "add", f"{subnet}.2/30", "dev", there],
-        ["ip", "netns", "exec", namespace, "ip", "link", "set", there, "up"],
-        ["ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up"],
+    """A second host for one test: a namespace and a veth pair on a random private /30 of 10.254.0.0/16
+    (.1 this side, .2 the other), removed afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    block = random.randrange(0, 256 * 64)
+    stem, first = f"10.254.{block // 64}", (block % 64) * 4
+    host = OtherHost(f"fj-{tag}", f"fjh{tag}", f"{stem}.{first + 1}", f"{stem}.{first + 2}")
+    inside = f"fjn{tag}"
+    steps = [
+        ["ip", "netns", "add", host.namespace],
+        ["ip", "link", "add", host.host_link, "type", "veth", "peer", "name", inside],
+        ["ip", "link", "set", inside, "netns", host.namespace],
+        ["ip", "addr", "add", f"{host.address_here}/30", "dev", host.host_link],
+        ["ip", "link", "set", host.host_link, "up"],
+        ["ip", "netns", "exec", host.namespace, "ip", "addr", "add", f"{host.address}/30", "dev", inside],
+        ["ip", "netns", "exec", host.namespace, "ip", "link", "set", inside, "up"],
+        ["ip", "netns", "exec", host.namespace, "ip", "link", "set", "lo", "up"],
     ]
     try:
-        for command in commands:
-            subprocess.run(command, check=True, capture_output=True, timeout=30)
-        yield OtherHost(namespace, f"{subnet}.1")
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True, timeout=30)
+        yield host
     finally:
-        subprocess.run(["ip", "link", "del", here], capture_output=True, timeout=30)
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", host.host_link], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, timeout=30)

@@ -77,8 +77,9 @@ def status_command(obj: Context, job_id: str) -> None:
 )
 @click.pass_obj
 def scheduler_command(obj: Context, interval: float) -> None:
-    """Run the scheduler process: periodic jobs to their queues, through Redis outages."""
-    scheduler.run(obj.settings.redis_url, interval)
+    """Run the scheduler process: periodic jobs to their queues and the service's upkeep (abandoned
+    jobs, leaked reservations), through Redis outages."""
+    scheduler.run(obj.settings, interval)
 
 
 #: Statuses after which a job will not change by itself.

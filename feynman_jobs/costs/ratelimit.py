@@ -6,6 +6,7 @@ than the limit. A call that meets the limit waits up to `max_wait_s`, then the j
 
 from __future__ import annotations
 
+import math
 import time
 
 from limits import RateLimitItemPerSecond
@@ -14,7 +15,7 @@ from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 
 from feynman_jobs import keys
-from feynman_jobs.errors import HoldJob
+from feynman_jobs.errors import HoldJob, ProviderRateLimited
 from feynman_jobs.settings import Settings
 
 #: The window the limits are kept over: a minute plus a margin, because the provider counts a request
@@ -35,6 +36,7 @@ class ProviderLimiter:
             connection_pool=connection.connection_pool,
             key_prefix=keys.RATE_LIMIT_PREFIX,
         )
+        self._connection = connection
         self._limiter = MovingWindowRateLimiter(storage)
         self._rpm = RateLimitItemPerSecond(settings.llm_rpm, WINDOW_S) if settings.llm_rpm else None
         self._tpm = RateLimitItemPerSecond(settings.llm_tpm, WINDOW_S) if settings.llm_tpm else None
@@ -45,7 +47,18 @@ class ProviderLimiter:
         return self._rpm is not None or self._tpm is not None
 
     def acquire(self, tokens: int, *, max_wait_s: float = MAX_WAIT_S) -> None:
-        """Take one request and `tokens` tokens from the windows, waiting; HoldJob after `max_wait_s`."""
+        """Take one request and `tokens` tokens from the windows, waiting; HoldJob after `max_wait_s`.
+
+        While the provider itself has asked every caller to wait (`provider_said_wait`), wait that out
+        too, or hold the job if it is longer than `max_wait_s`.
+        """
+        backoff_ms = int(self._connection.pttl(keys.PROVIDER_BACKOFF))
+        if backoff_ms > 0:
+            if backoff_ms / 1000 > max_wait_s:
+                raise ProviderRateLimited(
+                    "the provider asked every caller to wait (HTTP 429)", math.ceil(backoff_ms / 1000)
+                )
+            time.sleep(backoff_ms / 1000)
         if not self.enabled:
             return
         cost = max(1, min(tokens, self._tpm.amount if self._tpm else tokens))
@@ -59,6 +72,16 @@ class ProviderLimiter:
                     f"provider rate limit reached (RPM {self._rpm}, TPM {self._tpm})", max(1.0, wait)
                 )
             time.sleep(min(max(wait, 0.05), 1.0))
+
+    def provider_said_wait(self, seconds: float) -> None:
+        """The provider answered 429 with this Retry-After: every worker waits it out before its next call."""
+        if seconds > 0:
+            # Only ever lengthened: a shorter Retry-After seen later does not cut an earlier one short.
+            wait_ms = max(1, int(seconds * 1000))
+            with self._connection.pipeline(transaction=True) as pipe:
+                pipe.set(keys.PROVIDER_BACKOFF, 1, px=wait_ms, nx=True)
+                pipe.pexpire(keys.PROVIDER_BACKOFF, wait_ms, gt=True)
+                pipe.execute()
 
     def _try(self, cost: int) -> bool:
         # Test both first so a request slot is rarely taken for a call the token window refuses.

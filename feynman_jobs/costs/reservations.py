@@ -1,14 +1,19 @@
-"""The life of a budget reservation, in one place: reserve at enqueue, guard each model call, release.
+"""The life of a budget reservation, in one place: reserve at enqueue, guard each model call, release,
+and reconcile what nobody released.
 
 A job's estimate is reserved when it is accepted (so accepted work cannot overrun a budget), each
 model call reserves its own estimate before it is made and gives it back once its actual cost is in
 the ledger, and the job's reservation is released when the job ends, is canceled or is stopped.
-The pools and their Lua live in `budget`; this module decides when to use them (architecture §6).
+Every reservation has a deadline (the job's timeout plus a margin) on the Redis server's clock:
+`reconcile`, run by the scheduler, moves the deadline of the ones whose job is still waiting or
+running and gives back the rest — jobs that ended, were deleted, or whose work horse was killed
+before its `finally` ran. The pools and their Lua live in `budget` (architecture §6).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,15 +21,25 @@ from contextlib import contextmanager
 from redis import Redis
 from redis.exceptions import RedisError
 
+from feynman_jobs import keys, redisio
 from feynman_jobs.costs import budget, ledger
 from feynman_jobs.costs.estimate import estimate_plan
 from feynman_jobs.costs.ratelimit import ProviderLimiter
-from feynman_jobs.errors import BudgetExceeded, HoldJob
+from feynman_jobs.errors import BudgetExceeded, HoldJob, ProviderRateLimited
 from feynman_jobs.queueing.planning import JobPlan
 from feynman_jobs.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 #: Where a job's meta remembers what it reserved, so its end gives it back without a lookup.
 RESERVED_META = "reserved"
+#: Added to a job's timeout to make a reservation's deadline. Longer than the reconcile period, so a
+#: waiting job's reservation is always renewed before it lapses.
+MARGIN_S = 120
+#: The timeout assumed for a job whose hash does not say (RQ's default).
+DEFAULT_TIMEOUT_S = 180
+#: Statuses after which a job spends nothing more.
+ENDED = {"finished", "failed", "stopped", "canceled"}
 
 
 def reserve_for(connection: Redis, settings: Settings, plans: list[JobPlan]) -> None:
@@ -36,7 +51,7 @@ def reserve_for(connection: Redis, settings: Settings, plans: list[JobPlan]) -> 
         if cost <= 0:
             continue
         try:
-            budget.reserve(connection, settings, plan.job_id, cost)
+            budget.reserve(connection, settings, plan.job_id, cost, ttl_s=plan.timeout + MARGIN_S)
         except BudgetExceeded:
             release_for(connection, plans[:index])
             raise
@@ -56,6 +71,11 @@ def release_job(connection: Redis, job_id: str) -> int:
     return budget.release(connection, job_id)
 
 
+def call_member(job_id: str, execution_id: str) -> str:
+    """The in-flight pool member of one model call: `job:execution:nonce` (the execution may be '')."""
+    return f"{job_id}:{execution_id}:{uuid.uuid4().hex[:12]}"
+
+
 @contextmanager
 def guard_call(
     connection: Redis,
@@ -66,23 +86,73 @@ def guard_call(
     tokens_in: int,
     tokens_out: int,
     remote: bool,
+    execution_id: str = "",
+    ttl_s: int = DEFAULT_TIMEOUT_S + MARGIN_S,
 ) -> Iterator[None]:
     """Guard one model call: budgets (against its estimate) and, for a remote provider, rate limits.
 
     Raises HoldJob when the call may not happen now. Record the actual usage inside the block, so
-    the estimate is given back only once the real spend counts.
+    the estimate is given back only once the real spend counts. The reservation lapses after `ttl_s`
+    even if this process dies inside the block; `reconcile` gives it back sooner once the execution
+    it belongs to has ended.
     """
     cost = ledger.cost_usd_micros(settings.prices, model, tokens_in, tokens_out)
-    member = f"{job_id}:{uuid.uuid4().hex[:12]}"
+    member = call_member(job_id, execution_id)
     if cost > 0:
         try:
-            budget.reserve(connection, settings, member, cost, pool=budget.INFLIGHT)
+            budget.reserve(connection, settings, member, cost, ttl_s=ttl_s, pool=budget.INFLIGHT)
         except BudgetExceeded as exc:
             raise HoldJob(str(exc), exc.retry_after_s or budget.TOTAL_RECHECK_S) from None
     try:
-        if remote:
-            ProviderLimiter(connection, settings).acquire(tokens_in + tokens_out)
-        yield
+        limiter = ProviderLimiter(connection, settings) if remote else None
+        if limiter is not None:
+            limiter.acquire(tokens_in + tokens_out)
+        try:
+            yield
+        except ProviderRateLimited as exc:
+            if limiter is not None:  # the provider's 429 holds every worker, not just this call
+                limiter.provider_said_wait(exc.retry_after_s)
+            raise
     finally:
         if cost > 0:
             budget.release(connection, member, pool=budget.INFLIGHT)
+
+
+def reconcile(connection: Redis) -> dict[str, int]:
+    """Give back reservations nobody needs any more; renew the deadline of the others.
+
+    A job's reservation is needed while the job exists and has not ended; a call's while the execution
+    it was made in is alive (RQ deletes an execution when it ends; its key expires when its worker
+    stops heartbeating).
+    """
+    released = renewed = 0
+    jobs = budget.members(connection)
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in jobs:
+            pipe.hmget(keys.rq_job(job_id), ["status", "timeout"])
+        fields = pipe.execute()
+    by_ttl: dict[int, list[str]] = {}
+    for job_id, (status, timeout) in zip(jobs, fields, strict=True):
+        if status is None or redisio.text(status) in ENDED:
+            released += bool(budget.release(connection, job_id))
+            continue
+        ttl = (int(timeout) if timeout and int(timeout) > 0 else DEFAULT_TIMEOUT_S) + MARGIN_S
+        by_ttl.setdefault(ttl, []).append(job_id)
+    for ttl, held in by_ttl.items():
+        renewed += budget.extend(connection, ttl, held)
+    calls = budget.members(connection, budget.INFLIGHT)
+    with connection.pipeline(transaction=False) as pipe:
+        for member in calls:
+            job_id, _, rest = member.partition(":")
+            execution_id = rest.rpartition(":")[0]
+            if execution_id:
+                pipe.exists(keys.rq_execution(job_id, execution_id))
+            else:  # made outside a worker's execution: needed while its job runs
+                pipe.hget(keys.rq_job(job_id), "status")
+        alive = pipe.execute()
+    for member, live in zip(calls, alive, strict=True):
+        if live not in (1, b"started"):
+            released += bool(budget.release(connection, member, pool=budget.INFLIGHT))
+    if released:
+        logger.info("gave back %d budget reservations nobody needed; renewed %d", released, renewed)
+    return {"released": released, "renewed": renewed}

@@ -13,6 +13,7 @@ from feynman_jobs.jobs.context import (
     record_usage,
     set_progress,
     settings,
+    take_reask,
 )
 from feynman_jobs.providers.llm import llm_for
 from feynman_jobs.text.tokens import language
@@ -29,7 +30,7 @@ def analyze_conversation(
 ) -> dict[str, Any]:
     """Key ideas of the topic, which the learner covered, unexplained jargon, gaps, follow-up questions."""
     job = current_job()
-    llm = llm_for(settings(), record_usage, guard=model_call)
+    llm = llm_for(settings(), record_usage, guard=model_call, may_reask=take_reask)
     logger.info(
         "analyzing %s session=%s messages=%d llm=%s", log_extra(job), session_id, len(conversation), llm.name
     )

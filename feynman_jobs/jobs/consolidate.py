@@ -15,6 +15,7 @@ from feynman_jobs.jobs.context import (
     record_usage,
     set_progress,
     settings,
+    take_reask,
 )
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.providers.llm import llm_for
@@ -37,7 +38,7 @@ def consolidate_memory(
         raise ValueError(
             "consolidate_memory needs a learner_id: memories belong to a learner; enqueue it again"
         )
-    llm = llm_for(settings(), record_usage, guard=model_call)
+    llm = llm_for(settings(), record_usage, guard=model_call, may_reask=take_reask)
     logger.info(
         "consolidating %s memory=%s messages=%d llm=%s",
         log_extra(job),

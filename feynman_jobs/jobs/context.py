@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from rq.job import Job
 
 from feynman_jobs.costs import ledger, reservations
 from feynman_jobs.errors import HoldJob
+from feynman_jobs.lifecycle.status import REASKED_META
 from feynman_jobs.queueing.catalog import type_of
 from feynman_jobs.settings import Settings, load_settings
 
@@ -67,9 +69,17 @@ def set_progress(fraction: float, message: str | None = None) -> None:
     logger.debug("progress %s fraction=%.2f %s", log_extra(job), fraction, message or "")
 
 
+def execution_id() -> str:
+    """The id of the RQ execution running this work horse ('' outside one)."""
+    # rq-compat(rq==3.0.0): RQ_EXECUTION_ID is set by RQ's SpawnWorker, and by processes/worker.py for
+    # the forking worker. Remove when RQ gives a job its execution directly.
+    return os.environ.get("RQ_EXECUTION_ID", "")
+
+
 def model_call(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> AbstractContextManager[None]:
     """Guard one model call of the current job: budgets and rate limits (raises HoldJob)."""
     job = current_job()
+    timeout = job.timeout if job.timeout and job.timeout > 0 else reservations.DEFAULT_TIMEOUT_S
     return reservations.guard_call(
         job.connection,
         settings(),
@@ -78,7 +88,19 @@ def model_call(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> 
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         remote=remote,
+        execution_id=execution_id(),
+        ttl_s=int(timeout) + reservations.MARGIN_S,
     )
+
+
+def take_reask() -> bool:
+    """True once per job: the one time an invalid model answer may be sent back to the model."""
+    job = current_job()
+    if job.get_meta(refresh=True).get(REASKED_META):
+        return False
+    job.meta[REASKED_META] = True
+    job.save_meta()
+    return True
 
 
 def holdable(func: Callable[P, R]) -> Callable[P, R | Retry]:

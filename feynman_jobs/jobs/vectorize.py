@@ -9,6 +9,7 @@ from feynman_jobs import keys
 from feynman_jobs.jobs.context import (
     connection,
     current_job,
+    holdable,
     log_extra,
     record_usage,
     set_progress,
@@ -35,6 +36,7 @@ def memory_document(record: dict[str, Any]) -> dict[str, Any]:
     return {"id": record["id"], "text": "\n".join(part for part in parts if part), "metadata": metadata}
 
 
+@holdable
 def vectorize_documents(
     memory_id: str | None = None,
     learner_id: str | None = None,

@@ -11,7 +11,7 @@ from rq.job import JobStatus
 
 from feynman_jobs import keys, redisio
 from feynman_jobs.errors import BatchNotFound, JobNotFound, JobStateConflict
-from feynman_jobs.lifecycle import control
+from feynman_jobs.lifecycle import cancellation
 from feynman_jobs.lifecycle.status import JobStatusDocument
 from feynman_jobs.queueing.wiring import JsonJob
 
@@ -65,15 +65,20 @@ def progress(connection: Redis, batch_id: str) -> dict[str, Any]:
 
 
 def cancel(connection: Redis, batch_id: str) -> dict[str, Any]:
-    """Cancel every waiting job of the batch and stop every running one."""
+    """Cancel every waiting job of the batch and stop every running one (their dependents end too)."""
     outcome: Counter[str] = Counter()
+    ended: set[str] = set()
     for job_id in job_ids(connection, batch_id):
+        if job_id in ended:  # ended with a job of the batch it depended on
+            outcome["canceled"] += 1
+            continue
         try:
-            _, done = control.cancel(connection, job_id)
+            done = cancellation.cancel(connection, job_id)
         except (JobStateConflict, JobNotFound):
             outcome["already_ended"] += 1
             continue
-        outcome[done] += 1
+        outcome[done.action] += 1
+        ended.update(done.cascaded)
     return {
         "id": batch_id,
         "canceled": outcome["canceled"],

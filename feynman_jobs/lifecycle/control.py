@@ -7,21 +7,19 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
-from rq.command import send_stop_job_command
 from rq.job import JobStatus
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.suspension import resume as rq_resume
 from rq.suspension import suspend as rq_suspend
 
-from feynman_jobs.costs import reservations
 from feynman_jobs.errors import JobStateConflict
-from feynman_jobs.lifecycle.status import load_job
+from feynman_jobs.lifecycle import cancellation
+from feynman_jobs.lifecycle.status import REASKED_META, RETRIES_FORGONE_META, attempts_of, load_job
 from feynman_jobs.queueing.wiring import JsonJob
 
 logger = logging.getLogger(__name__)
 
-WAITING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 REQUEUEABLE = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
@@ -34,21 +32,10 @@ class PauseRequest(BaseModel):
 
 
 def cancel(connection: Redis, job_id: str) -> tuple[JsonJob, str]:
-    """Cancel a waiting job, or ask its worker to stop a running one; returns the job and what was done."""
-    job = load_job(connection, job_id)
-    status = job.get_status()
-    if status in WAITING:
-        job.cancel()
-        reservations.release_job(connection, job.id)
-        logger.info("canceled job id=%s (was %s)", job.id, status.value)
-        return job, "canceled"
-    if status == JobStatus.STARTED:
-        send_stop_job_command(connection, job.id, serializer=JSONSerializer)
-        logger.info("asked the worker to stop job id=%s", job.id)
-        return job, "stopping"
-    raise JobStateConflict(
-        job.id, status.value, f"job {job.id} already ended ({status.value}); nothing to cancel"
-    )
+    """Cancel a waiting job (atomically: it never runs), or ask its worker to stop a running one;
+    what depends on it is ended too (lifecycle/cancellation.py). Returns the job and what was done."""
+    done = cancellation.cancel(connection, job_id)
+    return load_job(connection, job_id), done.action
 
 
 def requeue(connection: Redis, job_id: str) -> JsonJob:
@@ -62,11 +49,14 @@ def requeue(connection: Redis, job_id: str) -> JsonJob:
     registry_class = CanceledJobRegistry if status == JobStatus.CANCELED else FailedJobRegistry
     registry = registry_class(job.origin, connection=connection, job_class=JsonJob, serializer=JSONSerializer)
     max_retries = int(job.meta.get("max_retries", 0))
-    previous = int(job.meta.get("previous_attempts", 0)) + max_retries - (job.retries_left or 0) + 1
-    job.meta["previous_attempts"] = previous if status != JobStatus.CANCELED else previous - 1
-    job.meta.pop("progress", None)
+    job.meta["previous_attempts"] = attempts_of(job)
+    for stale in ("progress", RETRIES_FORGONE_META, REASKED_META, cancellation.CANCELED_META):
+        job.meta.pop(stale, None)
     job.retries_left = max_retries
     requeued = registry.requeue(job)
+    # A failed or canceled job expires with the failure TTL; requeued, it lives until it ends again.
+    for key in (requeued.key, requeued.dependents_key, requeued.dependencies_key):
+        connection.persist(key)
     logger.info("requeued job id=%s (was %s)", job.id, status.value)
     assert isinstance(requeued, JsonJob)
     return requeued

@@ -20,6 +20,8 @@ from rq.job import Job
 
 from feynman_jobs import keys, redisio
 from feynman_jobs.costs import reservations
+from feynman_jobs.errors import PermanentJobError
+from feynman_jobs.lifecycle.status import RETRIES_FORGONE_META
 from feynman_jobs.queueing.catalog import type_of
 
 logger = logging.getLogger(__name__)
@@ -109,9 +111,14 @@ def on_success(job: Job, connection: Redis, _result: Any, *_args: Any, **_kwargs
     _record_job(job, connection, "finished")
 
 
-def on_failure(job: Job, connection: Redis, *_exc_info: Any) -> None:
+def will_retry(job: Job, exc_value: BaseException | None) -> bool:
+    """Whether RQ tries this job again after this error: never after a permanent one."""
+    return job.should_retry and not isinstance(exc_value, PermanentJobError)
+
+
+def on_failure(job: Job, connection: Redis, _exc_type: Any = None, exc_value: Any = None, *_: Any) -> None:
     """RQ failure callback: `retried` when RQ will try again, else `failed`."""
-    _record_job(job, connection, "retried" if job.should_retry else "failed")
+    _record_job(job, connection, "retried" if will_retry(job, exc_value) else "failed")
 
 
 def on_stopped(job: Job, connection: Redis) -> None:
@@ -131,11 +138,18 @@ DEFAULT_MESSAGES = {
 def record_attempt_error(
     job: Job, exc_type: type[BaseException], exc_value: BaseException, _tb: TracebackType | None
 ) -> None:
-    """RQ exception handler: remember this attempt's error type and message in the job's meta.
+    """RQ exception handler: remember this attempt's error type and message in the job's meta, and
+    let a permanent error (PermanentJobError) fail the job at once.
 
     RQ records nothing for an attempt that will be retried, so without this a job waiting for its
     retry could not say why. Returns None so RQ's own handlers run too.
     """
+    if isinstance(exc_value, PermanentJobError) and job.retries_left:
+        # rq-compat(rq==3.0.0): the worker runs exception handlers before it decides on a retry
+        # (handle_exception, then handle_job_failure reading job.should_retry), so zeroing retries_left
+        # here fails the job now. Remove when RQ lets an exception decline its retry policy.
+        job.meta[RETRIES_FORGONE_META] = job.retries_left
+        job.retries_left = 0
     errors = list(job.meta.get("attempt_errors", []))[-(MAX_ATTEMPT_ERRORS - 1) :]
     errors.append(
         {

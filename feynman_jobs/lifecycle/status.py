@@ -119,15 +119,31 @@ def get_status(connection: Redis, job_id: str) -> JobStatusDocument:
     return describe(connection, load_job(connection, job_id))
 
 
+#: Where a job's meta keeps the retries a permanent error took away (lifecycle/outcomes.py).
+RETRIES_FORGONE_META = "retries_forgone"
+#: Set in a job's meta once an invalid model answer has been sent back (once per job, jobs/context.py).
+REASKED_META = "reasked"
+
+
+def attempts_of(job: JsonJob) -> int:
+    """Attempts made so far: earlier runs' (before a requeue) plus this run's, counted from retries."""
+    status = job.get_status(refresh=False)
+    max_retries = int(job.meta.get("max_retries", job.retries_left or 0))
+    retries_left = job.retries_left if job.retries_left is not None else 0
+    # RQ counts retries down, not up; a permanent error zeroes the ones left without using them.
+    used = max_retries - retries_left - int(job.meta.get(RETRIES_FORGONE_META, 0))
+    attempts = int(job.meta.get("previous_attempts", 0)) + max(0, used)
+    if status in (JobStatus.STARTED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED):
+        attempts += 1
+    return attempts
+
+
 def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStatusDocument:
     """Build the status document from a fetched job (`fresh`: just created, so no result, error or cost)."""
     status = job.get_status(refresh=False)
     max_retries = int(job.meta.get("max_retries", job.retries_left or 0))
     retries_left = job.retries_left if job.retries_left is not None else 0
-    # Attempts of earlier runs (before a requeue) plus this run's: RQ counts retries down, not up.
-    attempts = int(job.meta.get("previous_attempts", 0)) + max_retries - retries_left
-    if status in (JobStatus.STARTED, JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED):
-        attempts += 1
+    attempts = attempts_of(job)
     progress = job.meta.get("progress")
     return JobStatusDocument(
         id=job.id,
@@ -174,8 +190,12 @@ def _return_value(job: JsonJob) -> Any:
 
 
 def _last_error(connection: Redis, job: JsonJob) -> JobError | None:
-    if job.get_status(refresh=False) == JobStatus.STOPPED:
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STOPPED:
         return JobError(type="JobStopped", message="the job was stopped while running")
+    if status == JobStatus.CANCELED:
+        reason = job.meta.get("canceled") or {"type": "JobCanceled", "message": "the job was canceled"}
+        return JobError(type=str(reason["type"]), message=str(reason["message"]))
     attempts = job.meta.get("attempt_errors")
     if attempts:
         last = attempts[-1]

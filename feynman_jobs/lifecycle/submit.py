@@ -48,7 +48,7 @@ def submit(
     writer.check_dependencies(connection, plans[0].depends_on)
     held = idempotency.claim(connection, request.idempotency_key, plans[0].job_id)
     if held.existing:
-        return Submitted(idempotency.wait_for_job(connection, held.existing), created=False)
+        return Submitted(held.existing, created=False)
     try:
         reservations.reserve_for(connection, settings, plans)
         jobs = writer.write(connection, plans, claims=[(held, plans[0].job_id)], ttl=settings.idempotency_ttl)
@@ -85,19 +85,25 @@ def submit_batch(
             )
         except InvalidRequest as exc:
             errors.extend(exc.errors)
+    errors.extend(_repeated_keys(requests))
     if errors:
         raise InvalidRequest("some jobs of the batch are invalid; none was enqueued", errors)
     writer.check_dependencies(connection, [dep for group in plans for dep in group[0].depends_on])
     results: list[Submitted | None] = [None] * len(requests)
     claims: list[tuple[idempotency.Claim, str]] = []
     to_write: list[JobPlan] = []
-    for index, (request, group) in enumerate(zip(requests, plans, strict=True)):
-        held = idempotency.claim(connection, request.idempotency_key, group[0].job_id)
-        if held.existing:
-            results[index] = Submitted(idempotency.wait_for_job(connection, held.existing), created=False)
-            continue
-        claims.append((held, group[0].job_id))
-        to_write.extend(group)
+    try:
+        for index, (request, group) in enumerate(zip(requests, plans, strict=True)):
+            held = idempotency.claim(connection, request.idempotency_key, group[0].job_id)
+            if held.existing:
+                results[index] = Submitted(held.existing, created=False)
+                continue
+            claims.append((held, group[0].job_id))
+            to_write.extend(group)
+    except BaseException:
+        for held, _ in claims:
+            idempotency.release(connection, held)
+        raise
     if not to_write:  # every job was already made under its idempotency key: record the batch only
         existing = [result.job.id for result in results if result is not None]
         connection.rpush(keys.batch(batch_id), *existing)
@@ -124,3 +130,23 @@ def submit_batch(
         if results[index] is None:
             results[index] = Submitted(written[group[0].job_id], created=True)
     return batch_id, [result for result in results if result is not None]
+
+
+def _repeated_keys(requests: list[EnqueueRequest]) -> list[FieldError]:
+    """One error per job whose idempotency key an earlier job of the same batch already uses."""
+    first: dict[str, int] = {}
+    errors = []
+    for index, request in enumerate(requests):
+        key = request.idempotency_key
+        if not key:
+            continue
+        if key in first:
+            errors.append(
+                FieldError(
+                    f"#/jobs/{index}/idempotency_key",
+                    f"the same idempotency key as #/jobs/{first[key]}: a batch cannot hold one job twice",
+                )
+            )
+        else:
+            first[key] = index
+    return errors

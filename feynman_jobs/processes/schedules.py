@@ -31,10 +31,9 @@ class Periodic:
 PERIODIC: tuple[Periodic, ...] = (
     Periodic("periodic-rollup_costs-hour", "rollup_costs", {"granularity": "hour"}, cron="*/5 * * * *"),
     Periodic("periodic-rollup_costs-day", "rollup_costs", {"granularity": "day"}, cron="7 * * * *"),
-    # Every 15 s: with workers heartbeating every <= 45 s, a dead worker's job is retried within ~80 s.
-    Periodic("periodic-reap_abandoned_jobs", "reap_abandoned_jobs", {}, interval_s=15),
-    Periodic("periodic-clean_registries", "clean_registries", {}, cron="* * * * *"),
 )
+# Maintenance (abandoned jobs, popped jobs, reservations, registries) is not a periodic job: queued
+# work would starve it. The scheduler process runs it on its own timers (processes/upkeep.py).
 
 
 def scheduler(connection: Redis, interval: float = 5.0) -> Scheduler:

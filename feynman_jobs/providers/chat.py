@@ -13,7 +13,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from feynman_jobs.errors import ModelOutputError
-from feynman_jobs.providers.http import client, post_json
+from feynman_jobs.providers.http import client, post_json, with_inline_retry
 from feynman_jobs.providers.prompts import output_tokens
 from feynman_jobs.text.tokens import count_tokens
 
@@ -36,6 +36,16 @@ def no_guard(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> Ab
     return nullcontext()
 
 
+#: Asked before an invalid answer is sent back to the model: True if this may happen now. Jobs pass
+#: context.take_reask, which says yes once per job (not once per attempt).
+ReaskPolicy = Callable[[], bool]
+
+
+def always_reask() -> bool:
+    """Outside a job: every call may send one invalid answer back."""
+    return True
+
+
 #: Tokens of chat framing around the messages' text.
 PROMPT_FRAMING_TOKENS = 20
 Model = TypeVar("Model", bound=BaseModel)
@@ -54,10 +64,12 @@ class ChatClient:
         timeout_s: float,
         record: UsageRecorder,
         guard: CallGuard = no_guard,
+        may_reask: ReaskPolicy = always_reask,
     ) -> None:
         self.model = model
         self._record = record
         self._guard = guard
+        self._may_reask = may_reask
         self._http: httpx.Client = client(base_url, api_key, timeout_s)
 
     def close(self) -> None:
@@ -79,12 +91,19 @@ class ChatClient:
         }
         if json_object:
             body["response_format"] = {"type": "json_object"}
-        # The guard reserves the estimate (budgets) and takes it from the rate-limit windows first;
-        # the actual usage is recorded inside it, so spend counts before the reservation is given back.
-        with self._guard(self.model, estimate_in, max_out, remote=True):
-            data = post_json(self._http, "chat/completions", body, what=f"LLM {self.model}")
-            content, tokens_in, tokens_out = self._read(data, messages)
-            self._record(self.model, tokens_in, tokens_out)
+        what = f"LLM {self.model}"
+
+        def once() -> object:
+            # The guard reserves the estimate (budgets) and takes it from the rate-limit windows first;
+            # the actual usage is recorded inside it, so spend counts before the reservation goes back.
+            with self._guard(self.model, estimate_in, max_out, remote=True):
+                data = post_json(self._http, "chat/completions", body, what=what)
+                content, tokens_in, tokens_out = self._read(data, messages)
+                self._record(self.model, tokens_in, tokens_out)
+            return content
+
+        # A short Retry-After is waited out once; the second try passes the guard again.
+        content = with_inline_retry(once, what=what)
         if not isinstance(content, str):
             raise ModelOutputError(f"LLM {self.model}: the answer has no choices[0].message.content")
         return content
@@ -105,28 +124,38 @@ class ChatClient:
         return content, tokens_in, tokens_out
 
     def ask_json(self, messages: list[dict[str, str]], schema: type[Model]) -> Model:
-        """Ask for a JSON object and validate it; ask once more if it is not valid, then give up."""
-        conversation = list(messages)
-        for attempt in (1, 2):
-            content = self.complete(conversation, json_object=True)
-            try:
-                return schema.model_validate_json(_unfenced(content))
-            except ValidationError as exc:
-                problems = _describe(exc)
-                logger.warning("LLM %s: invalid JSON answer (attempt %d): %s", self.model, attempt, problems)
-                if attempt == 2:
-                    raise ModelOutputError(
-                        f"LLM {self.model} answered with invalid JSON twice; last problems: {problems}"
-                    ) from None
-                conversation += [
-                    {"role": "assistant", "content": content},
-                    {
-                        "role": "user",
-                        "content": f"That answer was not valid: {problems}. "
-                        "Reply again with only the JSON object, with every key asked for.",
-                    },
-                ]
-        raise AssertionError("unreachable: the second attempt returns or raises")
+        """Ask for a JSON object and validate it. An invalid answer is sent back once, if the policy
+        allows (once per job inside a job); otherwise, or if the second answer is invalid too,
+        ModelOutputError — which fails the job at once: asking yet again costs money and rarely helps."""
+        content = self.complete(messages, json_object=True)
+        try:
+            return schema.model_validate_json(_unfenced(content))
+        except ValidationError as exc:
+            problems = _describe(exc)
+        logger.warning("LLM %s: invalid JSON answer: %s", self.model, problems)
+        if not self._may_reask():
+            raise ModelOutputError(
+                f"LLM {self.model} answered with invalid JSON and this job has already asked again once; "
+                f"problems: {problems}"
+            )
+        conversation = [
+            *messages,
+            {"role": "assistant", "content": content},
+            {
+                "role": "user",
+                "content": f"That answer was not valid: {problems}. "
+                "Reply again with only the JSON object, with every key asked for.",
+            },
+        ]
+        content = self.complete(conversation, json_object=True)
+        try:
+            return schema.model_validate_json(_unfenced(content))
+        except ValidationError as exc:
+            problems = _describe(exc)
+        logger.warning("LLM %s: invalid JSON answer again: %s", self.model, problems)
+        raise ModelOutputError(
+            f"LLM {self.model} answered with invalid JSON twice; last problems: {problems}"
+        )
 
 
 def _unfenced(content: str) -> str:

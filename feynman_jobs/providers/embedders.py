@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import httpx
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from feynman_jobs.errors import ModelOutputError
-from feynman_jobs.providers.http import client, post_json
+from feynman_jobs.providers.http import client, post_json, with_inline_retry
 from feynman_jobs.settings import Settings
 from feynman_jobs.text.embed import HashingEmbedder
 
@@ -71,12 +72,9 @@ class EndpointEmbedder:
         tokens = 0
         for start in range(0, len(texts), self.batch):
             batch = texts[start : start + self.batch]
-            data = post_json(
-                self._http,
-                "embeddings",
-                {"model": self.model, "input": batch},
-                what=f"embeddings {self.model}",
-            )
+            what = f"embeddings {self.model}"
+            body = {"model": self.model, "input": batch}
+            data = with_inline_retry(partial(post_json, self._http, "embeddings", body, what=what), what=what)
             items = data.get("data")
             if not isinstance(items, list) or len(items) != len(batch):
                 raise ModelOutputError(f"embeddings {self.model}: expected {len(batch)} embeddings")

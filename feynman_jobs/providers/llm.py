@@ -7,7 +7,14 @@ from typing import Annotated, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from feynman_jobs.providers import prompts
-from feynman_jobs.providers.chat import CallGuard, ChatClient, UsageRecorder, no_guard
+from feynman_jobs.providers.chat import (
+    CallGuard,
+    ChatClient,
+    ReaskPolicy,
+    UsageRecorder,
+    always_reask,
+    no_guard,
+)
 from feynman_jobs.providers.prompts import output_tokens
 from feynman_jobs.settings import Settings
 from feynman_jobs.text.analyze import analyze
@@ -120,10 +127,16 @@ class EndpointLLM:
         self._chat.close()
 
 
-def llm_for(settings: Settings, record: UsageRecorder, guard: CallGuard = no_guard) -> LLM:
+def llm_for(
+    settings: Settings,
+    record: UsageRecorder,
+    guard: CallGuard = no_guard,
+    may_reask: ReaskPolicy = always_reask,
+) -> LLM:
     """The configured LLM: the endpoint when FEYNMAN_LLM_BASE_URL is set, else the offline one.
 
-    `guard` wraps every model call (jobs pass the budget and rate-limit check).
+    `guard` wraps every model call (jobs pass the budget and rate-limit check); `may_reask` says
+    whether an invalid answer may be sent back (jobs allow it once per job).
     """
     if settings.llm_base_url is None:
         return LocalLLM(record, guard)
@@ -134,6 +147,7 @@ def llm_for(settings: Settings, record: UsageRecorder, guard: CallGuard = no_gua
         timeout_s=settings.llm_timeout_s,
         record=record,
         guard=guard,
+        may_reask=may_reask,
     )
     return EndpointLLM(chat)
 

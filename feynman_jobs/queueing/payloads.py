@@ -12,7 +12,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -30,10 +29,6 @@ Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 #: Vector-store namespaces are part of Redis keys: a plain name.
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
 Namespace = Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN)]
-#: The fewest seconds of heartbeat silence that may count as a dead worker: an idle worker heartbeats
-#: at least every 45 s (architecture §5), so anything shorter would reap jobs that are running.
-MIN_STALE_AFTER_S = 60
-MAX_STALE_AFTER_S = 3600
 
 
 def not_a_memory_namespace(namespace: str) -> str:
@@ -144,15 +139,7 @@ class VectorizeDocuments(Payload):
 
 
 class ReapAbandonedJobs(Payload):
-    """Retry or fail started jobs whose worker stopped heartbeating for `stale_after_s`."""
-
-    stale_after_s: int = MIN_STALE_AFTER_S
-
-    @field_validator("stale_after_s")
-    @classmethod
-    def _clamp(cls, value: int) -> int:
-        # A protective bound is clamped, not trusted: 10 s would make every running job look abandoned.
-        return min(max(value, MIN_STALE_AFTER_S), MAX_STALE_AFTER_S)
+    """Retry or fail started jobs whose worker's key has expired; takes no parameters."""
 
 
 class DeleteLearnerMemories(Payload):

@@ -59,6 +59,9 @@ def write(
                     for dep in outside:
                         raw = pipe.hget(JsonJob.key_for(dep), "status")
                         statuses[dep] = raw.decode() if isinstance(raw, bytes) else None
+                # Each idempotency key must still hold this request's claim when the job is written.
+                for held, _ in claims:
+                    idempotency.watch(pipe, held)
                 pipe.multi()
                 jobs = [_add_job(connection, pipe, plan, statuses, own) for plan in plans]
                 first = last - len(plans) + 1
@@ -114,6 +117,9 @@ def _add_job(
         on_failure=CALLBACKS.on_failure,
         on_stopped=CALLBACKS.on_stopped,
     )
+    # What RQ's enqueue_many and schedule_job do on every path (its _enqueue_job does not): RQ lists
+    # queues from this set (`rq info`, Queue.all(), the dashboard).
+    pipe.sadd(keys.RQ_QUEUES, queue.key)
     if plan.when:
         queue.schedule_job(job, plan.when, pipeline=pipe)
     elif waiting:
@@ -121,7 +127,6 @@ def _add_job(
         # rq-compat(rq==3.0.0): what Queue.enqueue_job does for a deferred job, inside our transaction.
         job.register_dependency(pipeline=pipe)
         job.save(pipeline=pipe)
-        pipe.sadd(keys.RQ_QUEUES, queue.key)
     else:
         # rq-compat(rq==3.0.0): the private _enqueue_job, because the public enqueue_job would WATCH
         # again inside our MULTI; the decision is already made. Remove if RQ grows a pipeline-only enqueue.

@@ -57,7 +57,7 @@ def test_schedules_sync_is_idempotent_as_a_subprocess(redis_url: str, redis: Red
             check=True,
             capture_output=True,
         )
-    assert redis.zcard(keys.RQ_SCHEDULER_JOBS) == len(PERIODIC_IDS) == 4
+    assert redis.zcard(keys.RQ_SCHEDULER_JOBS) == len(PERIODIC_IDS) == 2  # the hourly and daily rollups
     listed = subprocess.run(
         [str(VENV_BIN / "feynman-jobs"), "--redis-url", redis_url, "schedules", "list"],
         check=True,

@@ -4,17 +4,15 @@ cancel, stop, requeue, list, pause, queues and stats."""
 from __future__ import annotations
 
 import concurrent.futures
-import signal
 from datetime import datetime
 from pathlib import Path
 
 from redis import Redis
-from rq import Retry
 
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.queueing.catalog import CALLBACKS
-from feynman_jobs.queueing.wiring import get_queue
-from tests.support import Process, analyze_body, enqueue, http, start_worker, wait_for, wait_until
+from feynman_jobs.queueing.wiring import fetch_job, get_queue
+from tests.support import Process, analyze_body, enqueue, http, wait_for, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 
@@ -79,20 +77,35 @@ def test_a_dependency_chain_runs_in_order(api: str, worker: Process) -> None:
     assert _at(done[1]["ended_at"]) <= _at(done[2]["started_at"])
 
 
-def test_a_failed_dependency_holds_its_dependent_unless_allowed(api: str, worker: Process) -> None:
-    failing = enqueue(
-        api,
-        {
-            "type": "vectorize_documents",
-            "payload": {"memory_id": "absent", "learner_id": "l-1"},
-            "max_retries": 0,
-        },
-    )
-    held = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]]})
-    allowed = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]], "allow_failed_dependencies": True})
-    wait_for(api, failing["id"], ("failed",))
-    assert wait_for(api, allowed["id"])["status"] == "finished"
-    assert http("GET", f"{api}/api/jobs/{held['id']}")[2]["status"] == "deferred"
+def test_a_failed_dependency_ends_its_dependent_unless_allowed(
+    api: str, worker: Process, redis_url: str, tmp_path: Path
+) -> None:
+    scheduler = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler.log")
+    try:
+        failing = enqueue(
+            api,
+            {
+                "type": "vectorize_documents",
+                "payload": {"memory_id": "absent", "learner_id": "l-1"},
+                "max_retries": 0,
+            },
+        )
+        ended = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]]})
+        after_ended = enqueue(api, {**ROLLUP, "depends_on": [ended["id"]]})
+        allowed = enqueue(api, {**ROLLUP, "depends_on": [failing["id"]], "allow_failed_dependencies": True})
+        wait_for(api, failing["id"], ("failed",))
+        assert wait_for(api, allowed["id"])["status"] == "finished"
+        # Instead of waiting forever, the dependent that needed success is canceled, saying why; and so
+        # is what waited for it.
+        canceled = wait_for(api, ended["id"], ("canceled",), timeout=60)
+        assert canceled["error"] == {
+            "type": "DependencyFailed",
+            "message": f"dependency {failing['id']} failed; this job needs it to finish first",
+        }
+        next_canceled = wait_for(api, after_ended["id"], ("canceled",), timeout=60)
+        assert next_canceled["error"]["message"].startswith(f"dependency {ended['id']} was canceled")
+    finally:
+        scheduler.stop()
 
 
 def test_a_delayed_job_does_not_start_early(api: str, worker: Process) -> None:
@@ -105,12 +118,16 @@ def test_a_delayed_job_does_not_start_early(api: str, worker: Process) -> None:
 def test_cancel_in_each_waiting_state_and_409_once_ended(api: str, redis: Redis) -> None:
     queued = enqueue(api, ROLLUP)
     scheduled = enqueue(api, {**ROLLUP, "delay_s": 3600})
-    deferred = enqueue(api, {**ROLLUP, "depends_on": [queued["id"]]})
-    for job, was in ((queued, "queued"), (scheduled, "scheduled"), (deferred, "deferred")):
+    deferred = enqueue(api, {**ROLLUP, "depends_on": [scheduled["id"]]})
+    for job, was in ((deferred, "deferred"), (queued, "queued"), (scheduled, "scheduled")):
         assert job["status"] == was
         code, _, document = http("POST", f"{api}/api/jobs/{job['id']}/cancel")
         assert (code, document["status"], document["action"]) == (200, "canceled", "canceled")
+        assert document["error"] == {"type": "JobCanceled", "message": "canceled on request"}
+        # A canceled job is kept as long as a failed one, then expires.
+        assert 0 < int(redis.ttl(f"rq:job:{job['id']}")) <= 30 * 24 * 3600
     assert redis.llen("rq:queue:low") == 0
+    assert redis.zcard("rq:scheduled:low") == redis.zcard("rq:deferred:low") == 0
     code, _, problem = http("POST", f"{api}/api/jobs/{queued['id']}/cancel")
     assert code == 409
     assert problem["type"] == "urn:feynman-jobs:problem:job-state-conflict"
@@ -224,49 +241,6 @@ def test_queues_and_stats_report_what_ran(api: str, worker: Process) -> None:
     assert http("GET", api + "/api/stats?window=0")[0] == 422
 
 
-def test_a_killed_worker_s_jobs_are_retried_or_failed_as_abandoned(
-    api: str, redis: Redis, redis_url: str, tmp_path: Path
-) -> None:
-    scheduler = Process("scheduler", {"REDIS_URL": redis_url}, tmp_path / "scheduler.log")
-    doomed = [start_worker(redis_url, tmp_path / f"doomed-{i}.log", redis) for i in range(2)]
-    queue = get_queue("default", redis)
-    retried = queue.enqueue(
-        "tests.jobs.slow_first_time",
-        "retried",
-        300,
-        retry=Retry(max=1, interval=[1]),
-        meta={"max_retries": 1},
-        on_failure=CALLBACKS.on_failure,
-    )
-    abandoned = queue.enqueue(
-        "tests.jobs.slow_first_time",
-        "abandoned",
-        300,
-        meta={"max_retries": 0},
-        on_failure=CALLBACKS.on_failure,
-    )
-    survivor: Process | None = None
-    try:
-        for job in (retried, abandoned):
-            wait_for(api, job.id, ("started",))
-        for process in doomed:
-            process.stop(signal.SIGKILL)  # the worker and its work horse, at once
-        killed_at = datetime.now().astimezone()
-        survivor = start_worker(redis_url, tmp_path / "survivor.log", redis)
-        failed = wait_for(api, abandoned.id, ("failed",), timeout=150)
-        failed_seen = datetime.now().astimezone()
-        done = wait_for(api, retried.id, timeout=150)
-        assert done["result"] == "again"
-        assert (_at(done["ended_at"]) - killed_at).total_seconds() < 120
-        assert (failed_seen - killed_at).total_seconds() < 120
-        assert failed["error"]["type"] == "AbandonedJobError"
-        assert "stopped heartbeating" in failed["error"]["message"]
-    finally:
-        scheduler.stop()
-        if survivor:
-            survivor.stop()
-
-
 def test_a_batch_of_known_idempotency_keys_returns_the_same_jobs(api: str, redis: Redis) -> None:
     jobs = [{**ROLLUP, "idempotency_key": f"k-{n}"} for n in range(3)]
     first = http("POST", api + "/api/batches", {"jobs": jobs})[2]
@@ -275,3 +249,22 @@ def test_a_batch_of_known_idempotency_keys_returns_the_same_jobs(api: str, redis
     assert again["job_ids"] == first["job_ids"]
     assert http("GET", f"{api}/api/batches/{again['id']}")[2]["total"] == 3
     assert len(redis.keys("rq:job:*")) == 3
+
+
+def test_a_key_repeated_inside_one_batch_is_refused_naming_both_positions(api: str, redis: Redis) -> None:
+    jobs = [{**ROLLUP, "idempotency_key": key} for key in ("k-1", "k-2", "k-1")]
+    code, _, problem = http("POST", api + "/api/batches", {"jobs": jobs})
+    assert code == 422
+    [error] = problem["errors"]
+    assert error["pointer"] == "#/jobs/2/idempotency_key"
+    assert "#/jobs/0" in error["detail"]
+    assert not redis.keys("rq:job:*")
+    assert not redis.keys("feynman:idem:*")
+
+
+def test_a_key_whose_job_is_gone_makes_a_new_job_at_once(api: str, redis: Redis) -> None:
+    first = enqueue(api, {**ROLLUP, "idempotency_key": "weekly"})
+    fetch_job(first["id"], redis).delete()  # as the dashboard's delete does
+    second = enqueue(api, {**ROLLUP, "idempotency_key": "weekly"})  # 202, not a 5 s wait and a 409
+    assert second["id"] != first["id"]
+    assert enqueue(api, {**ROLLUP, "idempotency_key": "weekly"}, status=200)["id"] == second["id"]

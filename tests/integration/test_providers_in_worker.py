@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from feynman_jobs import redisio
 from feynman_jobs.providers.embedders import HashingProvider
-from tests.chat_server import ANALYSIS_ZH, MEMORY_ZH, PROMPT_TOKENS, completion, json_completion
+from tests.chat_server import ANALYSIS_ZH, MEMORY_ZH, PROMPT_TOKENS, json_completion
 from tests.support import Process, enqueue, http, sample, start_worker, wait_for
 
 SECRET = "sk-never-in-a-log"
@@ -109,27 +109,3 @@ def test_a_memory_from_the_endpoint_is_vectorized_and_found(
     )
     assert code == 200, found
     assert found["hits"][0]["doc_id"] == record["id"]
-
-
-def test_a_429_is_retried_by_rq_with_backoff(api: str, llm_worker: Process, httpserver: HTTPServer) -> None:
-    path = "/v1/chat/completions"
-    httpserver.expect_ordered_request(path).respond_with_data("slow down", status=429)
-    httpserver.expect_ordered_request(path).respond_with_json(json_completion(ANALYSIS_ZH))
-    done = wait_for(api, enqueue(api, _analysis_request(max_retries=1))["id"], timeout=60)
-    assert done["attempts"] == 2
-    assert done["result"]["gaps"] == ANALYSIS_ZH["gaps"]
-    assert [response.status_code for _, response in httpserver.log] == [429, 200]
-    assert done["cost"]["calls"] == 1  # the 429 cost nothing
-
-
-def test_invalid_json_twice_fails_the_job_clearly(
-    api: str, llm_worker: Process, httpserver: HTTPServer
-) -> None:
-    httpserver.expect_request("/v1/chat/completions").respond_with_json(
-        completion("I think it's about plants.")
-    )
-    done = wait_for(api, enqueue(api, _analysis_request(max_retries=0))["id"], statuses=("failed",))
-    assert done["error"]["type"] == "ModelOutputError"
-    assert "invalid JSON twice" in done["error"]["message"]
-    assert done["cost"]["calls"] == 2
-    assert len(httpserver.log) == 2

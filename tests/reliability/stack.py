@@ -68,11 +68,16 @@ class Stack:
         self.web = Process("web", env, self.tmp / f"web-{time.monotonic_ns()}.log")
         wait_until(lambda: _answers(self.base + "/healthz"), 30, "gunicorn to start")
 
-    def add_worker(self) -> Process:
-        """One more Procfile worker."""
-        worker = Process("worker", {"REDIS_URL": self.url}, self.tmp / f"worker-{len(self.workers)}.log")
+    def add_worker(self, env: dict[str, str] | None = None) -> Process:
+        """One more Procfile worker (with extra environment, e.g. an LLM endpoint)."""
+        log = self.tmp / f"worker-{len(self.workers)}.log"
+        worker = Process("worker", {"REDIS_URL": self.url, **(env or {})}, log)
         self.workers.append(worker)
         return worker
+
+    def worker_pid(self, name: str) -> int:
+        """The pid of the worker parent registered under `name`."""
+        return int(self.client.hget(f"rq:worker:{name}", "pid") or 0)
 
     def start_scheduler(self) -> None:
         """The Procfile's scheduler process."""

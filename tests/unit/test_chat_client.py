@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from feynman_jobs.errors import ModelOutputError, ProviderError, RetryableJobError
+from feynman_jobs.errors import (
+    HoldJob,
+    ModelOutputError,
+    PermanentJobError,
+    ProviderError,
+    ProviderRateLimited,
+    RetryableJobError,
+)
 from feynman_jobs.providers.chat import ChatClient
+from feynman_jobs.providers.http import DEFAULT_429_WAIT_S, MAX_RETRY_AFTER_S
 from feynman_jobs.providers.llm import AnalysisDraft, EndpointLLM, MemoryDraft
 from tests.chat_server import (
     ANALYSIS_ZH,
@@ -76,15 +88,71 @@ def test_a_429_with_a_short_retry_after_is_waited_out_then_succeeds(
     assert usage == [("test-model", PROMPT_TOKENS, COMPLETION_TOKENS)]  # the 429 cost nothing
 
 
-@pytest.mark.parametrize(("status", "headers"), [(429, {}), (429, {"Retry-After": "120"}), (503, {})])
-def test_rate_limits_and_server_errors_are_retryable_by_rq(
-    httpserver: HTTPServer, usage: Usage, status: int, headers: dict[str, str]
+@pytest.mark.parametrize(
+    ("headers", "held_s"),
+    [
+        ({}, DEFAULT_429_WAIT_S),
+        ({"Retry-After": "120"}, 120.0),
+        ({"Retry-After": "86400"}, MAX_RETRY_AFTER_S),
+    ],
+)
+def test_a_rate_limit_holds_the_job_for_the_retry_after(
+    httpserver: HTTPServer, usage: Usage, headers: dict[str, str], held_s: float
 ) -> None:
-    httpserver.expect_request(PATH).respond_with_data("busy", status=status, headers=headers)
+    httpserver.expect_request(PATH).respond_with_data("slow down", status=429, headers=headers)
+    with pytest.raises(ProviderRateLimited, match="HTTP 429") as caught:
+        _client(httpserver, usage).complete([{"role": "user", "content": "hi"}])
+    assert isinstance(caught.value, HoldJob)  # held and rescheduled, never a failure
+    assert caught.value.retry_after_s == held_s
+    assert len(httpserver.log) == 1
+    assert usage == []
+
+
+def test_a_retry_after_date_is_honoured(httpserver: HTTPServer, usage: Usage) -> None:
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    httpserver.expect_request(PATH).respond_with_data("slow down", status=429, headers={"Retry-After": later})
+    with pytest.raises(ProviderRateLimited) as caught:
+        _client(httpserver, usage).complete([{"role": "user", "content": "hi"}])
+    assert 85 <= caught.value.retry_after_s <= 90
+
+
+@pytest.mark.parametrize("status", [408, 409, 500, 503])
+def test_server_errors_timeouts_and_conflicts_are_retryable_by_rq(
+    httpserver: HTTPServer, usage: Usage, status: int
+) -> None:
+    httpserver.expect_request(PATH).respond_with_data("busy", status=status)
     with pytest.raises(RetryableJobError, match=f"HTTP {status}"):
         _client(httpserver, usage).complete([{"role": "user", "content": "hi"}])
     assert len(httpserver.log) == 1
     assert usage == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_other_client_errors_are_permanent(httpserver: HTTPServer, usage: Usage, status: int) -> None:
+    httpserver.expect_request(PATH).respond_with_json({"error": {"message": "no"}}, status=status)
+    with pytest.raises(ProviderError, match=f"HTTP {status}") as caught:
+        _client(httpserver, usage).complete([{"role": "user", "content": "hi"}])
+    assert isinstance(caught.value, PermanentJobError)
+    assert len(httpserver.log) == 1
+
+
+def test_the_inline_retry_passes_the_guard_again(httpserver: HTTPServer, usage: Usage) -> None:
+    guarded: list[str] = []
+
+    @contextmanager
+    def guard(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> Iterator[None]:
+        guarded.append(model)
+        yield
+
+    httpserver.expect_ordered_request(PATH).respond_with_data(
+        "busy", status=503, headers={"Retry-After": "0"}
+    )
+    httpserver.expect_ordered_request(PATH).respond_with_json(completion("好的"))
+    client = _client(httpserver, usage)
+    client._guard = guard
+    assert client.complete([{"role": "user", "content": "hi"}]) == "好的"
+    assert guarded == ["test-model", "test-model"]  # budgets and rate limits checked before each try
+    assert len(httpserver.log) == 2
 
 
 def test_a_timeout_is_retryable_by_rq(httpserver: HTTPServer, usage: Usage) -> None:
@@ -134,10 +202,15 @@ def test_json_in_a_code_fence_is_accepted(httpserver: HTTPServer, usage: Usage) 
     ]
 
 
-def test_a_client_error_is_not_dressed_as_retryable(httpserver: HTTPServer, usage: Usage) -> None:
-    httpserver.expect_request(PATH).respond_with_json({"error": {"message": "bad model"}}, status=404)
-    with pytest.raises(ProviderError, match="HTTP 404"):
-        _client(httpserver, usage).complete([{"role": "user", "content": "hi"}])
+def test_an_invalid_answer_is_not_sent_back_when_the_job_already_did(
+    httpserver: HTTPServer, usage: Usage
+) -> None:
+    httpserver.expect_request(PATH).respond_with_json(completion("not json at all"))
+    client = _client(httpserver, usage)
+    client._may_reask = lambda: False
+    with pytest.raises(ModelOutputError, match="already asked again once"):
+        EndpointLLM(client).analyze(*_photosynthesis())
+    assert len(httpserver.log) == 1
 
 
 def test_an_endpoint_without_usage_is_recorded_by_estimate(httpserver: HTTPServer, usage: Usage) -> None:

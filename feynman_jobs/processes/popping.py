@@ -1,0 +1,35 @@
+"""The queue class a FeynmanWorker pops through: every pop is recorded in the worker's popped list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import DequeueTimeout
+
+from feynman_jobs.queueing import pending
+
+
+class PoppingQueue(Queue):
+    """Queue pops that move the job id into the popping worker's `popped` list in the same step."""
+
+    worker_name = ""
+
+    # rq-compat(rq==3.0.0): Queue.dequeue_any pops through the classmethods lpop (several queues) and
+    # lmove (one queue, into RQ's intermediate list). Remove when RQ records multi-queue pops itself.
+    @classmethod
+    def lpop(
+        cls, queue_keys: Sequence[str], timeout: int | None, connection: Redis | None = None
+    ) -> tuple[str, str] | None:
+        """Pop as RQ does (DequeueTimeout when a blocking pop finds nothing), recording the pop."""
+        assert connection is not None
+        found = pending.pop(connection, cls.worker_name, list(queue_keys), timeout)
+        if found is None and timeout is not None:
+            raise DequeueTimeout(timeout, queue_keys)
+        return found
+
+    @classmethod
+    def lmove(cls, connection: Redis, queue_key: str, timeout: int | None) -> tuple[str, str] | None:
+        """A single-queue pop, recorded the same way (instead of RQ's intermediate list)."""
+        return cls.lpop([queue_key], timeout, connection=connection)
