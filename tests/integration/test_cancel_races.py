@@ -21,7 +21,7 @@ ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 def _consolidation(session: str, topic: str | None = None) -> dict[str, Any]:
     conversation = sample("photosynthesis_zh")
     payload = {"topic": topic or conversation["topic"], "conversation": conversation["messages"]}
-    return {"type": "consolidate_memory", "payload": {**payload, "session_id": session}}
+    return {"type": "consolidate_memory", "payload": {**payload, "session_id": session, "learner_id": "l-1"}}
 
 
 def _progress(api: str, batch_id: str) -> dict[str, Any]:

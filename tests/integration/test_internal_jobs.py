@@ -53,7 +53,7 @@ def test_the_cli_runs_them_and_no_protective_bound_is_a_parameter(
     assert run.returncode == 0, run.stderr
     job = fetch_job(json.loads(run.stdout)["id"], redis)
     wait_until(lambda: job.get_status(refresh=True) == "finished", 30, "the reaper to run")
-    assert job.return_value() == {"reaped": {}}
+    assert job.return_value() == {"reaped": {}, "recovered": {}}
 
 
 def test_the_scheduler_registers_periodic_jobs_with_descriptions_free_of_payload_text(
@@ -69,4 +69,5 @@ def test_the_scheduler_registers_periodic_jobs_with_descriptions_free_of_payload
     finally:
         scheduler.stop()
     description = redis.hget("rq:job:periodic-rollup_costs-hour", "description")
-    assert description == b"rollup_costs()"
+    # The granularity is one of two words the service chose, never text a caller sent.
+    assert description == b"rollup_costs(granularity='hour')"

@@ -72,7 +72,12 @@ def test_stopped_killed_deleted_and_stuck_jobs_give_their_reservations_back(
         )
         deleted = enqueue(api, _analysis("delete-me", delay_s=3600))
         failing = enqueue(
-            api, {"type": "vectorize_documents", "payload": {"memory_id": "gone"}, "max_retries": 0}
+            api,
+            {
+                "type": "vectorize_documents",
+                "payload": {"memory_id": "gone", "learner_id": "l-1"},
+                "max_retries": 0,
+            },
         )
         stuck = enqueue(api, _analysis("stuck", depends_on=[failing["id"]]))
         reserved, in_flight = _budget(api)

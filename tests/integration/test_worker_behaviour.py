@@ -107,7 +107,11 @@ def test_job_data_in_redis_is_json(api: str, worker: Process, redis: Redis) -> N
 
 def test_rq_info_sees_every_queue_after_api_traffic_only(api: str, redis_url: str, redis: Redis) -> None:
     conversation = sample("photosynthesis_zh")
-    consolidate = {"topic": conversation["topic"], "conversation": conversation["messages"]}
+    consolidate = {
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+        "learner_id": "l-1",
+    }
     enqueue(api, analyze_body("info"))  # high
     enqueue(api, {"type": "consolidate_memory", "payload": consolidate})  # default (and its follow-up)
     code, _, batch = http("POST", api + "/api/batches", {"jobs": [ROLLUP, {**ROLLUP, "delay_s": 600}]})

@@ -9,6 +9,7 @@ from redis import Redis
 from feynman_jobs import keys
 from feynman_jobs.errors import IdempotencyKeyInUse
 from feynman_jobs.queueing import idempotency, writer
+from feynman_jobs.queueing.catalog import OPERATORS
 from feynman_jobs.queueing.planning import plan_job
 from feynman_jobs.queueing.requests import parse_enqueue_request
 from feynman_jobs.queueing.wiring import fetch_job
@@ -18,7 +19,7 @@ ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}, "idempoten
 
 
 def _write(redis: Redis, held: idempotency.Claim, job_id: str) -> None:
-    [plan] = plan_job(parse_enqueue_request(ROLLUP), load_settings())
+    [plan] = plan_job(parse_enqueue_request(ROLLUP), load_settings(), audiences=OPERATORS)
     plan = type(plan)(**{**plan.__dict__, "job_id": job_id})
     writer.write(redis, [plan], claims=[(held, job_id)], ttl=3600)
 
