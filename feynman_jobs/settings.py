@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Annotated, Literal
 
@@ -27,6 +29,9 @@ DEFAULT_EMBEDDINGS_BATCH = 64
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
 #: Shortest bearer token accepted: a shorter one is guessable, so it stops the process at start.
 MIN_TOKEN_CHARS = 16
+#: Standard Webhooks secrets are `whsec_` + base64 of the key; verifier libraries expect that form.
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+MIN_WEBHOOK_KEY_BYTES = 16
 
 
 class Price(BaseModel):
@@ -79,6 +84,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, validation_alias="FEYNMAN_MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="FEYNMAN_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="FEYNMAN_LOG_FORMAT")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="FEYNMAN_WEBHOOK_SECRET")
+    webhook_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="FEYNMAN_WEBHOOK_HOSTS")
+    max_queued: int | None = Field(None, gt=0, validation_alias="FEYNMAN_MAX_QUEUED")
 
     @field_validator("api_tokens", "admin_tokens", mode="before")
     @classmethod
@@ -92,6 +100,20 @@ class Settings(BaseSettings):
     def _check_token_length(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
         if any(len(token.get_secret_value()) < MIN_TOKEN_CHARS for token in value):
             raise ValueError(f"every token must be at least {MIN_TOKEN_CHARS} characters long")
+        return value
+
+    @field_validator("webhook_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(host.strip().lower() for host in value.split(",") if host.strip())
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            webhook_key(value)
         return value
 
     @property
@@ -120,6 +142,20 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+
+def webhook_key(secret: SecretStr) -> bytes:
+    """The signing key of a Standard Webhooks secret: `whsec_` followed by base64 (at least 16 bytes)."""
+    text = secret.get_secret_value()
+    if not text.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(f"must start with {WEBHOOK_SECRET_PREFIX} (the Standard Webhooks convention)")
+    try:
+        key = base64.b64decode(text.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        raise ValueError(f"must be {WEBHOOK_SECRET_PREFIX} followed by base64") from None
+    if len(key) < MIN_WEBHOOK_KEY_BYTES:
+        raise ValueError(f"the key must be at least {MIN_WEBHOOK_KEY_BYTES} bytes (24 base64 characters)")
+    return key
 
 
 def load_settings(**overrides: object) -> Settings:

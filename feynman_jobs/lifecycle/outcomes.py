@@ -21,6 +21,7 @@ from rq.job import Job
 from feynman_jobs import keys, redisio
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import PermanentJobError
+from feynman_jobs.lifecycle import deliveries
 from feynman_jobs.lifecycle.status import RETRIES_FORGONE_META
 from feynman_jobs.queueing.catalog import type_of
 
@@ -104,6 +105,8 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
         )
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)
+    if outcome != "retried":
+        deliveries.notify(connection, job, outcome)
 
 
 def on_success(job: Job, connection: Redis, _result: Any, *_args: Any, **_kwargs: Any) -> None:

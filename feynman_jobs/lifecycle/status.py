@@ -15,6 +15,8 @@ from rq.results import Result
 
 from feynman_jobs import keys, redisio
 from feynman_jobs.errors import JobNotFound, UnreadableJob
+from feynman_jobs.lifecycle import deliveries
+from feynman_jobs.lifecycle.deliveries import Delivery
 from feynman_jobs.queueing.catalog import type_of
 from feynman_jobs.queueing.wiring import JOB_ID_PATTERN, JsonJob, fetch_job
 
@@ -85,6 +87,9 @@ class JobStatusDocument(BaseModel):
     worker_name: str | None
     held: Held | None = None
     meta: dict[str, Any]
+    #: The webhook asked for at enqueue ({url, events}), and each delivery made so far.
+    webhook: dict[str, Any] | None = None
+    webhook_deliveries: list[Delivery] = []
 
 
 #: What reading a job another client wrote with another serializer raises (JSON of pickle bytes,
@@ -145,6 +150,7 @@ def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStat
     retries_left = job.retries_left if job.retries_left is not None else 0
     attempts = attempts_of(job)
     progress = job.meta.get("progress")
+    hook = job.meta.get("webhook")
     return JobStatusDocument(
         id=job.id,
         type=type_of(job.func_name),
@@ -171,6 +177,8 @@ def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStat
         if status == JobStatus.SCHEDULED and job.meta.get("held")
         else None,
         meta=dict(job.meta.get("user", {})),
+        webhook=hook,
+        webhook_deliveries=[] if fresh or not hook else deliveries.of_job(connection, job.id),
     )
 
 

@@ -41,7 +41,16 @@ OPERATORS: frozenset[Audience] = frozenset({"client", "operator"})
 EVERYONE: frozenset[Audience] = frozenset({"client", "operator", "internal"})
 #: Payload fields a job's RQ description may show: ids and settings, never a learner's words. RQ logs
 #: the description of every job it runs, and rq-dashboard shows it (architecture §9).
-DESCRIBED_FIELDS = ("learner_id", "session_id", "memory_id", "namespace", "granularity")
+DESCRIBED_FIELDS = (
+    "learner_id",
+    "session_id",
+    "memory_id",
+    "namespace",
+    "granularity",
+    "job_id",
+    "delivery_id",
+    "event",
+)
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,18 @@ CATALOG: dict[str, JobSpec] = {
             max_retries=3,
             backoff_base_s=5,
             payload_model=payloads.DeleteLearnerMemories,
+            audience="internal",
+        ),
+        # At least once, until a 2xx: 1, 2, 4 … 512 s apart (about 17 minutes in all).
+        _spec(
+            "deliver_webhook",
+            "webhooks",
+            queue="high",
+            timeout_s=30,
+            max_timeout_s=60,
+            max_retries=10,
+            backoff_base_s=1,
+            payload_model=payloads.DeliverWebhook,
             audience="internal",
         ),
     )

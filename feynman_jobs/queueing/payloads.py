@@ -157,3 +157,12 @@ class RollupCosts(Payload):
 
     granularity: Literal["hour", "day"]
     window_start: JsonDatetime | None = None
+
+
+class DeliverWebhook(Payload):
+    """Send one signed webhook: the status document of `job_id` to `url` (the service enqueues it)."""
+
+    job_id: Identifier
+    delivery_id: Identifier
+    event: Literal["finished", "failed", "stopped", "canceled"]
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]

@@ -16,6 +16,7 @@ from rq import Retry
 from feynman_jobs.errors import FieldError, InvalidRequest, field_errors
 from feynman_jobs.queueing.catalog import CATALOG, CLIENTS, Audience, JobSpec, get_spec
 from feynman_jobs.queueing.requests import EnqueueRequest
+from feynman_jobs.queueing.webhooks import webhook_meta
 from feynman_jobs.settings import Settings
 
 #: consolidate_memory is followed by vectorize_documents on the memory it wrote.
@@ -92,6 +93,7 @@ def plan_job(
     if spec.name == "consolidate_memory":
         kwargs["memory_id"] = memory_id_for(job_id, kwargs["learner_id"], kwargs.get("session_id"))
     owned = {"owner": owner} if owner else {}
+    hooked = {"webhook": webhook_meta(request.webhook, settings, pointer)} if request.webhook else {}
     main = JobPlan(
         job_id=job_id,
         spec=spec,
@@ -107,6 +109,7 @@ def plan_job(
             "user": request.meta or {},
             "batch_id": batch_id,
             **owned,
+            **hooked,
         },
         depends_on=list(request.depends_on or []),
         allow_failure=request.allow_failed_dependencies,

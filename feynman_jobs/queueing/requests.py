@@ -32,6 +32,23 @@ MAX_DELAY_S = 30 * 24 * 3600
 MAX_DEPENDENCIES = 50
 
 
+#: The job endings a webhook can be sent for (RQ's end states).
+WebhookEvent = Literal["finished", "failed", "stopped", "canceled"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = ("finished", "failed", "stopped", "canceled")
+
+
+class Webhook(BaseModel):
+    """Where to POST the job's status document when it ends (signed, Standard Webhooks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^https?://")]
+    #: The endings to be told about; all of them when left out.
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=4)] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENTS)
+    )
+
+
 class EnqueueRequest(BaseModel):
     """One job to enqueue: only `type` and `payload` are required."""
 
@@ -50,6 +67,7 @@ class EnqueueRequest(BaseModel):
     timeout_s: Annotated[int, Field(ge=1, strict=True)] | None = None
     max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_CAP, strict=True)] | None = None
     meta: dict[str, JsonValue] | None = None
+    webhook: Webhook | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> EnqueueRequest:

@@ -31,6 +31,7 @@ def test_catalog_holds_the_documented_types_on_their_default_queues() -> None:
         "reap_abandoned_jobs": "low",
         "clean_registries": "low",
         "delete_learner_memories": "default",
+        "deliver_webhook": "high",
     }
     assert QUEUE_NAMES == ("high", "default", "low")
 
@@ -45,6 +46,7 @@ def test_maintenance_is_internal_and_rollups_are_for_operators() -> None:
         "reap_abandoned_jobs": "internal",
         "clean_registries": "internal",
         "delete_learner_memories": "internal",
+        "deliver_webhook": "internal",
     }
     assert public_types() == [
         "analyze_conversation",

@@ -61,7 +61,10 @@ def test_secrets_are_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEYNMAN_API_TOKENS", "very-secret-token")
     monkeypatch.setenv("FEYNMAN_ADMIN_TOKENS", "another-secret-token")
     monkeypatch.setenv("FEYNMAN_LLM_API_KEY", "sk-also-secret")
-    assert "secret" not in repr(load_settings())
+    monkeypatch.setenv("FEYNMAN_WEBHOOK_SECRET", "whsec_c2VjcmV0LXdlYmhvb2sta2V5IQ==")
+    shown = repr(load_settings())
+    for value in ("very-secret-token", "another-secret-token", "sk-also-secret", "c2VjcmV0"):
+        assert value not in shown
 
 
 def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,6 +90,10 @@ def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FEYNMAN_EMBEDDINGS_BATCH", "0"),
         ("FEYNMAN_API_TOKENS", "long-enough-0123456,short"),
         ("FEYNMAN_ADMIN_TOKENS", "fifteen-chars-x"),
+        ("FEYNMAN_WEBHOOK_SECRET", "a-plain-secret-without-prefix"),
+        ("FEYNMAN_WEBHOOK_SECRET", "whsec_not*base64*at*all"),
+        ("FEYNMAN_WEBHOOK_SECRET", "whsec_c2hvcnQ="),
+        ("FEYNMAN_MAX_QUEUED", "0"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(

@@ -1,0 +1,148 @@
+"""Fitting the host app: signed webhooks, graphs inside a batch, back-pressure — on one real stack.
+
+One gunicorn and one `rq worker` (the Procfile's lines) serve the whole module, with webhooks and a
+queue limit configured; the tests do not flush Redis between them, so each reads only its own jobs.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from redis import Redis
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+from werkzeug import Request, Response
+
+from feynman_jobs import keys
+from tests.support import Process, analyze_body, enqueue, http, start_web, start_worker, wait_for, wait_until
+
+SECRET = "whsec_" + base64.b64encode(b"feynman-jobs test webhook key 32").decode()
+MAX_QUEUED = 6
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint that verifies every delivery with the standardwebhooks library."""
+
+    url: str
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, request: Request) -> Response:
+        try:
+            document = Webhook(SECRET).verify(request.get_data(), dict(request.headers))
+        except WebhookVerificationError as exc:
+            self.rejected.append(str(exc))
+            return Response("bad signature", status=401)
+        delivery_id = request.headers["webhook-id"]
+        with self.lock:
+            self.received.append((delivery_id, document))
+            seen = sum(1 for got, _ in self.received if got == delivery_id)
+        # A job whose meta asks for it gets a 500 on its first delivery: the service must retry.
+        if document["meta"].get("fail_first") and seen == 1:
+            return Response("try again", status=500)
+        return Response(status=204)
+
+    def for_job(self, job_id: str) -> list[tuple[str, dict[str, Any]]]:
+        with self.lock:
+            return [(got, doc) for got, doc in self.received if doc["id"] == job_id]
+
+
+@dataclass(frozen=True)
+class Stack:
+    api: str
+    redis: Redis
+    receiver: Receiver
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    receiver = Receiver(server.url_for("/hook"))
+    server.expect_request("/hook", method="POST").respond_with_handler(receiver.handle)
+    client = Redis.from_url(redis_url)
+    client.flushall()
+    env = {
+        "FEYNMAN_WEBHOOK_SECRET": SECRET,
+        "FEYNMAN_WEBHOOK_HOSTS": "127.0.0.1",
+        "FEYNMAN_MAX_QUEUED": str(MAX_QUEUED),
+    }
+    logs = Path(tmp_path_factory.mktemp("host-fit"))
+    web, api = start_web(redis_url, logs / "web.log", env)
+    worker: Process | None = None
+    try:
+        worker = start_worker(redis_url, logs / "worker.log", client, env)
+        yield Stack(api, client, receiver)
+    finally:
+        if worker is not None:
+            worker.stop()
+        web.stop()
+        server.clear()
+        server.stop()
+        client.flushall()
+        client.close()
+
+
+def test_webhooks_are_signed_retried_until_2xx_and_only_to_allowed_hosts(stack: Stack) -> None:
+    api, receiver = stack.api, stack.receiver
+    hook = {"url": receiver.url}
+    retried = enqueue(api, {**analyze_body("wh-1"), "webhook": hook, "meta": {"fail_first": True}})
+    every_end = ["finished", "failed", "stopped", "canceled"]
+    assert retried["webhook"] == {"url": receiver.url, "events": every_end}
+    failing = {
+        "type": "vectorize_documents",
+        "payload": {"memory_id": "mem-none", "learner_id": "l-1"},
+        "max_retries": 0,
+        "webhook": {**hook, "events": ["failed"]},
+    }
+    failed = enqueue(api, failing)
+    not_wanted = enqueue(api, {**analyze_body("wh-2"), "webhook": {**hook, "events": ["failed"]}})
+    canceled = enqueue(api, {**analyze_body("wh-3"), "delay_s": 60, "webhook": hook})
+    assert http("POST", f"{api}/api/jobs/{canceled['id']}/cancel")[0] == 200
+
+    wait_until(lambda: len(receiver.for_job(retried["id"])) == 2, 20, "the retried delivery")
+    (first_id, first), (second_id, second) = receiver.for_job(retried["id"])
+    # The same message twice (the receiver deduplicates by webhook-id), the job's status document.
+    assert first_id == second_id
+    assert first_id.startswith("msg_")
+    assert first["status"] == second["status"] == "finished"
+    assert first["result"] == second["result"]
+    assert first["result"]
+    document = wait_for(api, retried["id"])
+    wait_until(
+        lambda: (
+            http("GET", f"{api}/api/jobs/{retried['id']}")[2]["webhook_deliveries"][0]["state"] == "delivered"
+        ),
+        10,
+        "the delivery to be recorded",
+    )
+    delivery = http("GET", f"{api}/api/jobs/{retried['id']}")[2]["webhook_deliveries"]
+    assert [(d["id"], d["event"], d["attempts"], d["last_status"]) for d in delivery] == [
+        (first_id, "finished", 2, 204)
+    ]
+    assert document["result"] == first["result"]
+
+    wait_until(lambda: len(receiver.for_job(failed["id"])) == 1, 20, "the failure's delivery")
+    assert receiver.for_job(failed["id"])[0][1]["status"] == "failed"
+    wait_until(lambda: len(receiver.for_job(canceled["id"])) == 1, 20, "the cancel's delivery")
+    assert receiver.for_job(canceled["id"])[0][1]["status"] == "canceled"
+    wait_for(api, not_wanted["id"])
+    assert receiver.for_job(not_wanted["id"]) == []
+    assert receiver.rejected == []
+
+    # A host outside FEYNMAN_WEBHOOK_HOSTS is refused at enqueue, and nothing is written.
+    jobs_before = stack.redis.zcard(keys.JOBS_INDEX)
+    for url in ("http://localhost:9/hook", "https://hooks.example.com/x", "ftp://127.0.0.1/x"):
+        code, _, problem = http("POST", api + "/api/jobs", {**analyze_body("wh-4"), "webhook": {"url": url}})
+        assert code == 422, problem
+        assert problem["errors"][0]["pointer"].startswith("#/webhook")
+    assert stack.redis.zcard(keys.JOBS_INDEX) == jobs_before
