@@ -83,6 +83,8 @@ class JobStatusDocument(BaseModel):
     depends_on: list[str]
     follow_up: list[str]
     batch_id: str | None
+    #: Its name inside its batch's dependency graph, if it was given one.
+    ref: str | None = None
     cost: Cost
     worker_name: str | None
     held: Held | None = None
@@ -171,6 +173,7 @@ def describe(connection: Redis, job: JsonJob, *, fresh: bool = False) -> JobStat
         depends_on=list(job._dependency_ids),
         follow_up=list(job.meta.get("follow_up", [])),
         batch_id=job.meta.get("batch_id"),
+        ref=job.meta.get("ref"),
         cost=Cost() if fresh else _cost(connection, job.id),
         worker_name=job.worker_name or None,
         held=Held.model_validate(job.meta["held"])

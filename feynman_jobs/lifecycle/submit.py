@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis import Redis
 
 from feynman_jobs import keys
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.queueing import idempotency, writer
+from feynman_jobs.queueing import graph, idempotency, writer
 from feynman_jobs.queueing.catalog import CLIENTS, Audience
 from feynman_jobs.queueing.planning import JobPlan, plan_job
 from feynman_jobs.queueing.requests import EnqueueRequest
@@ -44,6 +44,7 @@ def submit(
 
     `audiences` and `owner` say who is asking (queueing/planning.plan_job).
     """
+    graph.refuse_refs(request)
     plans = plan_job(request, settings, audiences=audiences, owner=owner)
     writer.check_dependencies(connection, plans[0].depends_on)
     held = idempotency.claim(connection, request.idempotency_key, plans[0].job_id)
@@ -69,6 +70,7 @@ def submit_batch(
 ) -> tuple[str, list[Submitted]]:
     """Validate every job first, then write them all in one transaction; returns the batch id."""
     batch_id = str(uuid.uuid4())
+    ids, requests = graph.resolve(requests)
     plans: list[list[JobPlan]] = []
     errors: list[FieldError] = []
     for index, request in enumerate(requests):
@@ -81,6 +83,7 @@ def submit_batch(
                     pointer=f"/jobs/{index}",
                     audiences=audiences,
                     owner=owner,
+                    job_id=ids[index],
                 )
             )
         except InvalidRequest as exc:
@@ -88,15 +91,21 @@ def submit_batch(
     errors.extend(_repeated_keys(requests))
     if errors:
         raise InvalidRequest("some jobs of the batch are invalid; none was enqueued", errors)
-    writer.check_dependencies(connection, [dep for group in plans for dep in group[0].depends_on])
+    own = set(ids)
+    writer.check_dependencies(
+        connection, [dep for group in plans for dep in group[0].depends_on if dep not in own]
+    )
     results: list[Submitted | None] = [None] * len(requests)
     claims: list[tuple[idempotency.Claim, str]] = []
     to_write: list[JobPlan] = []
+    #: Jobs an idempotency key resolved to an existing job: their dependents wait for that job.
+    renamed: dict[str, str] = {}
     try:
         for index, (request, group) in enumerate(zip(requests, plans, strict=True)):
             held = idempotency.claim(connection, request.idempotency_key, group[0].job_id)
             if held.existing:
                 results[index] = Submitted(held.existing, created=False)
+                renamed[group[0].job_id] = held.existing.id
                 continue
             claims.append((held, group[0].job_id))
             to_write.extend(group)
@@ -109,6 +118,9 @@ def submit_batch(
         connection.rpush(keys.batch(batch_id), *existing)
         connection.expire(keys.batch(batch_id), max(settings.result_ttl, settings.failure_ttl))
         return batch_id, [result for result in results if result is not None]
+    to_write = [
+        replace(plan, depends_on=[renamed.get(dep, dep) for dep in plan.depends_on]) for plan in to_write
+    ]
     try:
         reservations.reserve_for(connection, settings, to_write)
         written = {

@@ -68,12 +68,14 @@ def plan_job(
     pointer: str = "",
     audiences: Collection[Audience] = CLIENTS,
     owner: str | None = None,
+    job_id: str | None = None,
 ) -> list[JobPlan]:
     """The job a request asks for, followed by its follow-up job if its type has one.
 
     `pointer` locates the request inside a larger body (a batch) in error messages; `audiences` are the
     job types the caller may enqueue (catalog.get_spec); `owner` is the fingerprint of the credential
-    that enqueued it, kept in the job's meta (whoever holds it may cancel and requeue the job).
+    that enqueued it, kept in the job's meta (whoever holds it may cancel and requeue the job); `job_id`
+    is given when other jobs of a batch already refer to it (queueing/graph.py), else a new UUID.
     """
     try:
         spec = get_spec(request.type, audiences)
@@ -86,7 +88,7 @@ def plan_job(
             f"timeout_s is above the limit for {spec.name}",
             [FieldError(f"#{pointer}/timeout_s", f"must be at most {spec.max_timeout_s}")],
         )
-    job_id = str(uuid.uuid4())
+    job_id = job_id or str(uuid.uuid4())
     retry = spec.retry(request.max_retries)
     follow_up_type = FOLLOW_UPS.get(spec.name)
     follow_up_id = f"{job_id}-{follow_up_type}" if follow_up_type else None
@@ -108,6 +110,7 @@ def plan_job(
             "follow_up": [follow_up_id] if follow_up_id else [],
             "user": request.meta or {},
             "batch_id": batch_id,
+            **({"ref": request.ref} if request.ref else {}),
             **owned,
             **hooked,
         },

@@ -26,7 +26,12 @@ from feynman_jobs.queueing.catalog import CATALOG, MAX_RETRIES_CAP, public_types
 from feynman_jobs.queueing.payloads import text_only
 from feynman_jobs.queueing.wiring import JOB_ID_PATTERN, QueueName
 
-JobId = Annotated[str, StringConstraints(pattern=f"^{JOB_ID_PATTERN}$")]
+#: A job's name inside its batch, for `depends_on: ["ref:<name>"]` (queueing/graph.py).
+REF_PATTERN = r"[A-Za-z0-9_.-]{1,100}"
+REF_PREFIX = "ref:"
+Ref = Annotated[str, StringConstraints(pattern=f"^{REF_PATTERN}$")]
+#: An existing job's id, or `ref:<name>` of another job of the same batch.
+Dependency = Annotated[str, StringConstraints(pattern=f"^({JOB_ID_PATTERN}|{REF_PREFIX}{REF_PATTERN})$")]
 #: The longest delay a caller may ask for.
 MAX_DELAY_S = 30 * 24 * 3600
 MAX_DEPENDENCIES = 50
@@ -58,7 +63,9 @@ class EnqueueRequest(BaseModel):
     payload: dict[str, JsonValue]
     queue: QueueName | None = None
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
-    depends_on: Annotated[list[JobId], Field(max_length=MAX_DEPENDENCIES)] | None = None
+    #: In a batch, this job's name for the others' `depends_on` ("ref:<name>").
+    ref: Ref | None = None
+    depends_on: Annotated[list[Dependency], Field(max_length=MAX_DEPENDENCIES)] | None = None
     #: Run even when a dependency failed (by default the job waits, deferred, for a requeue).
     allow_failed_dependencies: Annotated[bool, Field(strict=True)] = False
     run_at: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None

@@ -146,3 +146,72 @@ def test_webhooks_are_signed_retried_until_2xx_and_only_to_allowed_hosts(stack: 
         assert code == 422, problem
         assert problem["errors"][0]["pointer"].startswith("#/webhook")
     assert stack.redis.zcard(keys.JOBS_INDEX) == jobs_before
+
+
+def _diamond(prefix: str, **first: Any) -> list[dict[str, Any]]:
+    """top -> (left, right) -> bottom, as a batch's jobs (`first` adds fields to the top job)."""
+    return [
+        {**analyze_body(f"{prefix}-top"), "ref": "top", **first},
+        {**analyze_body(f"{prefix}-left"), "ref": "left", "depends_on": ["ref:top"]},
+        {**analyze_body(f"{prefix}-right"), "ref": "right", "depends_on": ["ref:top"]},
+        {**analyze_body(f"{prefix}-bottom"), "ref": "bottom", "depends_on": ["ref:left", "ref:right"]},
+    ]
+
+
+def test_a_diamond_inside_one_batch_runs_in_order_and_cancels_whole(stack: Stack) -> None:
+    api = stack.api
+    code, _, batch = http("POST", api + "/api/batches", {"jobs": _diamond("dag")})
+    assert code == 202, batch
+    top, left, right, bottom = batch["job_ids"]
+    assert [job["status"] for job in batch["jobs"]] == ["queued", "deferred", "deferred", "deferred"]
+    assert batch["jobs"][3]["depends_on"] == [left, right]
+    assert [job["ref"] for job in batch["jobs"]] == ["top", "left", "right", "bottom"]
+    done = {job_id: wait_for(api, job_id, timeout=30) for job_id in (bottom, left, right, top)}
+    assert done[top]["ended_at"] <= min(done[left]["started_at"], done[right]["started_at"])
+    assert max(done[left]["ended_at"], done[right]["ended_at"]) <= done[bottom]["started_at"]
+    progress = http("GET", f"{api}/api/batches/{batch['id']}")[2]
+    assert (progress["total"], progress["done_fraction"]) == (4, 1.0)
+
+    # Canceling the batch while its top waits ends the whole graph.
+    code, _, waiting = http("POST", api + "/api/batches", {"jobs": _diamond("dag-2", delay_s=60)})
+    assert code == 202, waiting
+    assert http("POST", f"{api}/api/batches/{waiting['id']}/cancel")[0] == 200
+    statuses = [http("GET", f"{api}/api/jobs/{job_id}")[2]["status"] for job_id in waiting["job_ids"]]
+    assert statuses == ["canceled"] * 4
+    assert http("GET", f"{api}/api/batches/{waiting['id']}")[2]["done_fraction"] == 1.0
+
+
+def test_a_bad_graph_is_refused_naming_positions_and_writes_nothing(stack: Stack) -> None:
+    api = stack.api
+    jobs_before = stack.redis.zcard(keys.JOBS_INDEX)
+    cycle = _diamond("bad")
+    cycle[0] = {**cycle[0], "depends_on": ["ref:bottom"]}
+    duplicate_and_unknown = [
+        {**analyze_body("bad-a"), "ref": "a"},
+        {**analyze_body("bad-b"), "ref": "a"},
+        {**analyze_body("bad-c"), "depends_on": ["ref:a", "ref:nowhere"]},
+    ]
+    expected = {
+        # Both cycles through the diamond, each with its positions.
+        "cycle": [
+            ("#/jobs/0/depends_on", "#/jobs/0 -> #/jobs/3 -> #/jobs/1 -> #/jobs/0"),
+            ("#/jobs/0/depends_on", "#/jobs/0 -> #/jobs/3 -> #/jobs/2 -> #/jobs/0"),
+        ],
+        "duplicate_and_unknown": [
+            ("#/jobs/1/ref", "#/jobs/0/ref"),
+            ("#/jobs/2/depends_on/1", "'ref:nowhere'"),
+        ],
+    }
+    for name, jobs in (("cycle", cycle), ("duplicate_and_unknown", duplicate_and_unknown)):
+        code, _, problem = http("POST", api + "/api/batches", {"jobs": jobs})
+        assert code == 422, problem
+        found = [(error["pointer"], error["detail"]) for error in problem["errors"]]
+        assert len(found) == len(expected[name]), found
+        for (pointer, detail), (want_pointer, mentions) in zip(found, expected[name], strict=True):
+            assert pointer == want_pointer
+            assert mentions in detail
+    # A single job cannot use refs.
+    code, _, problem = http("POST", api + "/api/jobs", {**analyze_body("bad-d"), "depends_on": ["ref:x"]})
+    assert code == 422, problem
+    assert problem["errors"][0]["pointer"] == "#/depends_on/0"
+    assert stack.redis.zcard(keys.JOBS_INDEX) == jobs_before
