@@ -159,6 +159,25 @@ class IdempotencyKeyInUse(FeynmanError):
     retry_after_s = 1.0
 
 
+class QueueFull(FeynmanError):
+    """The queue holds FEYNMAN_MAX_QUEUED jobs already (or would with this request); ask again later."""
+
+    retry_after_s: float
+    #: A 5xx whose detail and fields are safe to show: they name only the queue and its numbers.
+    public = True
+
+    def __init__(self, *, queue: str, depth: int, limit: int, adding: int, retry_after_s: float) -> None:
+        super().__init__(
+            f"queue {queue!r} holds {depth} waiting jobs; its limit is {limit} (FEYNMAN_MAX_QUEUED) and "
+            f"this request adds {adding}: nothing was enqueued, try again later"
+        )
+        self.queue, self.depth, self.limit, self.adding = queue, depth, limit, adding
+        self.retry_after_s = retry_after_s
+
+    def fields(self) -> dict[str, Any]:
+        return {"queue": self.queue, "depth": self.depth, "limit": self.limit, "adding": self.adding}
+
+
 class VectorSpaceMismatch(FeynmanError):
     """A namespace indexed with one embedder, written or searched with another: re-index it first."""
 

@@ -16,7 +16,7 @@ from redis import Redis
 from feynman_jobs import keys
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.queueing import graph, idempotency, writer
+from feynman_jobs.queueing import backpressure, graph, idempotency, writer
 from feynman_jobs.queueing.catalog import CLIENTS, Audience
 from feynman_jobs.queueing.planning import JobPlan, plan_job
 from feynman_jobs.queueing.requests import EnqueueRequest
@@ -51,6 +51,7 @@ def submit(
     if held.existing:
         return Submitted(held.existing, created=False)
     try:
+        backpressure.check_room(connection, settings.max_queued, plans)
         reservations.reserve_for(connection, settings, plans)
         jobs = writer.write(connection, plans, claims=[(held, plans[0].job_id)], ttl=settings.idempotency_ttl)
     except BaseException:
@@ -122,6 +123,7 @@ def submit_batch(
         replace(plan, depends_on=[renamed.get(dep, dep) for dep in plan.depends_on]) for plan in to_write
     ]
     try:
+        backpressure.check_room(connection, settings.max_queued, to_write)
         reservations.reserve_for(connection, settings, to_write)
         written = {
             job.id: job

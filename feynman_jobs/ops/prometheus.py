@@ -26,7 +26,7 @@ from feynman_jobs import keys
 from feynman_jobs.costs import budget, ledger
 from feynman_jobs.lifecycle import outcomes
 from feynman_jobs.ops.snapshot import REGISTRIES, paused, queue_summary
-from feynman_jobs.queueing.wiring import JsonJob
+from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
 from feynman_jobs.settings import Settings
 
 PREFIX = "feynman_"
@@ -68,6 +68,15 @@ class RedisCollector(Collector):
                 registry.add_metric([summary["name"], name], summary[name])
             oldest.add_metric([summary["name"]], summary["oldest_waiting_s"] or 0.0)
         yield from (depth, registry, oldest)
+        if self.settings.max_queued is not None:
+            limit = GaugeMetricFamily(
+                PREFIX + "queue_limit",
+                "FEYNMAN_MAX_QUEUED: the depth past which an enqueue is refused with 503.",
+                labels=["queue"],
+            )
+            for name in QUEUE_NAMES:
+                limit.add_metric([name], self.settings.max_queued)
+            yield limit
         yield GaugeMetricFamily(
             PREFIX + "queues_paused",
             "1 while workers are told to take no new jobs.",

@@ -45,6 +45,8 @@ class QueueSummary(BaseModel):
     finished: int
     canceled: int
     oldest_waiting_s: float | None
+    #: FEYNMAN_MAX_QUEUED: the depth past which an enqueue is refused (503); None when unset.
+    limit: int | None = None
 
 
 class QueuesDocument(BaseModel):
@@ -98,10 +100,10 @@ def pause_remaining_s(connection: Redis) -> int | None:
     return ttl if ttl > 0 else None
 
 
-def queues_document(connection: Redis) -> QueuesDocument:
-    """Every queue, and whether workers are paused (and for how much longer)."""
+def queues_document(connection: Redis, limit: int | None = None) -> QueuesDocument:
+    """Every queue with its depth `limit`, and whether workers are paused (and for how much longer)."""
     return QueuesDocument(
         paused=paused(connection),
         pause_remaining_s=pause_remaining_s(connection),
-        queues=[QueueSummary(**summary) for summary in queue_summary(connection)],
+        queues=[QueueSummary(**summary, limit=limit) for summary in queue_summary(connection)],
     )

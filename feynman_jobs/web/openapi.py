@@ -43,6 +43,10 @@ IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still
 BUDGET_EXCEEDED = (
     "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
 )
+QUEUE_FULL = (
+    "`queue-full`: the queue holds FEYNMAN_MAX_QUEUED jobs (or would with this request); or "
+    "`redis-unavailable`. Nothing was written either way: retry after `Retry-After`"
+)
 #: The problem of a route whose query parameters fail validation.
 QUERY_PROBLEM = {422: "`invalid-request`: a query parameter is invalid; `errors` points at each"}
 View = TypeVar("View", bound=Callable[..., Any])

@@ -49,6 +49,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     errors.UnreadableJob: ProblemKind(409, "job-unreadable", "Job data is not JSON"),
     errors.JobStateConflict: ProblemKind(409, "job-state-conflict", "Conflict"),
     errors.IdempotencyKeyInUse: ProblemKind(409, "idempotency-key-in-use", "Request in progress"),
+    errors.QueueFull: ProblemKind(503, "queue-full", "Queue full"),
     errors.VectorSpaceMismatch: ProblemKind(409, "vector-space-mismatch", "Indexed with another embedder"),
     errors.BudgetExceeded: ProblemKind(429, "budget-exceeded", "Budget exceeded"),
     errors.HoldJob: ProblemKind(429, "rate-limited", "Try again later"),
@@ -121,7 +122,7 @@ def from_error(error: Exception) -> Response:
         retry_after = REDIS_RETRY_AFTER_S
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, round(retry_after)))
-    if kind.status >= 500:
+    if kind.status >= 500 and not getattr(error, "public", False):
         if not isinstance(error, RedisError):
             logger.error("%s on %s %s: %s", kind.slug, request.method, request.path, error)
         detail = SERVER_DETAILS.get(kind.slug, "the service failed to handle this request")

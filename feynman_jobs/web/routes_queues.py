@@ -18,12 +18,17 @@ from feynman_jobs.web.parsing import parse_body, parse_query
 bp = api_blueprint("feynman_queues", __name__)
 
 
+def _document() -> dict[str, Any]:
+    ext = extension()
+    return snapshot.queues_document(ext.redis, ext.settings.max_queued).model_dump(mode="json")
+
+
 @bp.get("/queues")
 @documented(responses={200: QueuesDocument})
 @clients
 def read_queues() -> dict[str, Any]:
     """Per queue: depth, registry counts, age of the oldest waiting job; and whether work is paused."""
-    return snapshot.queues_document(extension().redis).model_dump(mode="json")
+    return _document()
 
 
 @bp.post("/queues/pause")
@@ -32,7 +37,7 @@ def pause_queues() -> dict[str, Any]:
     """Stop workers taking new jobs (running ones finish), for `duration_s` or until resumed (operators)."""
     body = parse_body(PauseRequest, optional=True)
     control.pause(extension().redis, body.duration_s)
-    return snapshot.queues_document(extension().redis).model_dump(mode="json")
+    return _document()
 
 
 @bp.post("/queues/resume")
@@ -40,7 +45,7 @@ def pause_queues() -> dict[str, Any]:
 def resume_queues() -> dict[str, Any]:
     """Let workers take jobs again (operators)."""
     control.resume(extension().redis)
-    return snapshot.queues_document(extension().redis).model_dump(mode="json")
+    return _document()
 
 
 @bp.get("/stats")

@@ -215,3 +215,43 @@ def test_a_bad_graph_is_refused_naming_positions_and_writes_nothing(stack: Stack
     assert code == 422, problem
     assert problem["errors"][0]["pointer"] == "#/depends_on/0"
     assert stack.redis.zcard(keys.JOBS_INDEX) == jobs_before
+
+
+def test_a_full_queue_refuses_with_503_and_writes_nothing(stack: Stack) -> None:
+    api, redis = stack.api, stack.redis
+    low = {**analyze_body("bp"), "queue": "low"}
+    keyed = {**low, "idempotency_key": "bp-replay"}
+    assert http("POST", api + "/api/queues/pause")[0] == 200
+    filled: dict[str, Any] = {}
+    try:
+        # One batch fills `low` to its limit while no worker takes anything.
+        code, _, body = http("POST", api + "/api/batches", {"jobs": [keyed] + [low] * (MAX_QUEUED - 1)})
+        assert code == 202, body
+        filled.update(body)
+        jobs_before, sequence = redis.zcard(keys.JOBS_INDEX), redis.get(keys.JOBS_SEQUENCE)
+        code, headers, problem = http("POST", api + "/api/jobs", low)
+        assert code == 503, problem
+        assert headers["Content-Type"] == "application/problem+json"
+        assert int(headers["Retry-After"]) > 0
+        assert problem["type"] == "urn:feynman-jobs:problem:queue-full"
+        assert (problem["queue"], problem["depth"], problem["limit"]) == ("low", MAX_QUEUED, MAX_QUEUED)
+        # A batch that would overflow is refused whole, even its jobs for other queues; a replayed
+        # idempotency key still gets its job back.
+        code, _, problem = http("POST", api + "/api/batches", {"jobs": [analyze_body("bp-high"), low]})
+        assert code == 503, problem
+        code, _, replay = http("POST", api + "/api/jobs", keyed)
+        assert (code, replay["id"]) == (200, filled["job_ids"][0])
+        assert redis.zcard(keys.JOBS_INDEX) == jobs_before
+        assert redis.get(keys.JOBS_SEQUENCE) == sequence
+        assert redis.llen(keys.rq_queue("low")) == MAX_QUEUED
+        # Depth and limit are in /api/queues and /metrics.
+        queues = {q["name"]: q for q in http("GET", api + "/api/queues")[2]["queues"]}
+        assert (queues["low"]["depth"], queues["low"]["limit"]) == (MAX_QUEUED, MAX_QUEUED)
+        metrics = http("GET", api + "/metrics")[2]
+        assert f'feynman_queue_limit{{queue="low"}} {float(MAX_QUEUED)}' in metrics
+        assert f'feynman_queue_depth{{queue="low"}} {float(MAX_QUEUED)}' in metrics
+    finally:
+        if filled:
+            http("POST", f"{api}/api/batches/{filled['id']}/cancel")
+        http("POST", api + "/api/queues/resume")
+    assert redis.llen(keys.rq_queue("low")) == 0
