@@ -123,6 +123,17 @@ class BatchNotFound(FeynmanError):
         return {"batch_id": self.batch_id}
 
 
+class WorkerNotFound(FeynmanError):
+    """No live worker has this name (it never existed, or its key expired)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no live worker named {name!r}")
+        self.name = name
+
+    def fields(self) -> dict[str, Any]:
+        return {"worker_name": self.name}
+
+
 class MemoryNotFound(FeynmanError):
     """A memory id that is not stored."""
 

@@ -7,13 +7,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
+from rq.command import send_shutdown_command
 from rq.job import JobStatus
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.suspension import resume as rq_resume
 from rq.suspension import suspend as rq_suspend
 
-from feynman_jobs.errors import JobStateConflict
+from feynman_jobs import keys
+from feynman_jobs.errors import JobStateConflict, WorkerNotFound
 from feynman_jobs.lifecycle import cancellation
 from feynman_jobs.lifecycle.status import REASKED_META, RETRIES_FORGONE_META, attempts_of, load_job
 from feynman_jobs.queueing.wiring import JsonJob
@@ -70,3 +72,14 @@ def pause(connection: Redis, duration_s: int | None = None) -> None:
 def resume(connection: Redis) -> None:
     """Let workers take jobs again."""
     rq_resume(connection)
+
+
+def shutdown_worker(connection: Redis, name: str) -> None:
+    """Ask a live worker to finish its current job and exit (RQ's shutdown command); WorkerNotFound
+    when no worker of that name is alive."""
+    key = keys.rq_worker(name)
+    # A worker that exited keeps its key for 60 s with a `death` time (RQ's register_death).
+    if not connection.exists(key) or connection.hexists(key, "death"):
+        raise WorkerNotFound(name)
+    send_shutdown_command(connection, name)
+    logger.info("asked worker %s to shut down", name)

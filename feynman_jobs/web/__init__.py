@@ -17,6 +17,7 @@ from feynman_jobs.web import (
     routes_metrics,
     routes_queues,
     routes_search,
+    routes_workers,
 )
 from feynman_jobs.web.access import init_access
 from feynman_jobs.web.dashboard import init_dashboard
@@ -33,6 +34,7 @@ ROUTE_MODULES = (
     routes_costs,
     routes_search,
     routes_learners,
+    routes_workers,
     openapi,
     routes_health,
     routes_metrics,

@@ -46,6 +46,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     errors.JobNotFound: ProblemKind(404, "job-not-found", "Job not found"),
     errors.BatchNotFound: ProblemKind(404, "batch-not-found", "Batch not found"),
     errors.MemoryNotFound: ProblemKind(404, "memory-not-found", "Memory not found"),
+    errors.WorkerNotFound: ProblemKind(404, "worker-not-found", "Worker not found"),
     errors.UnreadableJob: ProblemKind(409, "job-unreadable", "Job data is not JSON"),
     errors.JobStateConflict: ProblemKind(409, "job-state-conflict", "Conflict"),
     errors.IdempotencyKeyInUse: ProblemKind(409, "idempotency-key-in-use", "Request in progress"),

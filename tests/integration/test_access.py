@@ -98,6 +98,12 @@ def test_client_tokens_are_not_operator_tokens(redis_url: str, redis: Redis) -> 
     assert not redis.exists("rq:suspended")
     assert app.post("/api/queues/pause", headers=bearer(ADMIN_TOKEN)).status_code == 200
     assert app.post("/api/queues/resume", headers=bearer(ADMIN_TOKEN)).status_code == 200
+    # Workers over HTTP are for operators.
+    assert app.get("/api/workers", headers=bearer(CLIENT_TOKEN)).status_code == 403
+    assert app.get("/api/workers", headers=bearer(ADMIN_TOKEN)).get_json() == {"workers": []}
+    assert app.post("/api/workers/w-1/shutdown", headers=bearer(CLIENT_TOKEN)).status_code == 403
+    missing = app.post("/api/workers/w-1/shutdown", headers=bearer(ADMIN_TOKEN))
+    assert (missing.status_code, missing.get_json()["worker_name"]) == (404, "w-1")
 
 
 def test_without_operator_tokens_api_tokens_keep_every_power(redis_url: str, redis: Redis) -> None:

@@ -7,6 +7,7 @@ queue limit configured; the tests do not flush Redis between them, so each reads
 from __future__ import annotations
 
 import base64
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,17 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from werkzeug import Request, Response
 
 from feynman_jobs import keys
-from tests.support import Process, analyze_body, enqueue, http, start_web, start_worker, wait_for, wait_until
+from tests.support import (
+    Process,
+    analyze_body,
+    descendants,
+    enqueue,
+    http,
+    start_web,
+    start_worker,
+    wait_for,
+    wait_until,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"feynman-jobs test webhook key 32").decode()
 MAX_QUEUED = 6
@@ -61,6 +72,7 @@ class Stack:
     api: str
     redis: Redis
     receiver: Receiver
+    worker: Process
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +93,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     worker: Process | None = None
     try:
         worker = start_worker(redis_url, logs / "worker.log", client, env)
-        yield Stack(api, client, receiver)
+        yield Stack(api, client, receiver, worker)
     finally:
         if worker is not None:
             worker.stop()
@@ -255,3 +267,23 @@ def test_a_full_queue_refuses_with_503_and_writes_nothing(stack: Stack) -> None:
             http("POST", f"{api}/api/batches/{filled['id']}/cancel")
         http("POST", api + "/api/queues/resume")
     assert redis.llen(keys.rq_queue("low")) == 0
+
+
+def test_workers_are_listed_and_one_shuts_down_over_http(stack: Stack) -> None:
+    """Runs last in the module: it shuts down the module's worker."""
+    api, worker = stack.api, stack.worker
+    code, _, listed = http("GET", api + "/api/workers")
+    assert code == 200, listed
+    (info,) = listed["workers"]
+    assert info["queues"] == ["high", "default", "low"]
+    assert info["pid"] in descendants(worker.proc.pid) | {worker.proc.pid}
+    assert info["hostname"] == socket.gethostname()
+    assert info["state"] in ("idle", "busy")
+    assert info["current_job_id"] is None
+    assert info["successful_jobs"] >= 5
+    assert info["last_heartbeat"] is not None
+    code, _, done = http("POST", f"{api}/api/workers/{info['name']}/shutdown")
+    assert (code, done["action"]) == (202, "shutdown-requested")
+    wait_until(lambda: worker.proc.poll() is not None, 15, "the worker to exit")
+    wait_until(lambda: http("GET", api + "/api/workers")[2]["workers"] == [], 5, "the worker to leave")
+    assert http("POST", f"{api}/api/workers/{info['name']}/shutdown")[0] == 404
