@@ -54,6 +54,11 @@ def idempotency(key: str) -> str:
     return PREFIX + "idem:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def job_events(job_id: str) -> str:
+    """The list of a job's timeline entries (JSON, oldest first)."""
+    return f"{PREFIX}events:{job_id}"
+
+
 def webhook_deliveries(job_id: str) -> str:
     """The hash of a job's webhook deliveries: delivery id -> JSON (attempts, last status, times)."""
     return f"{PREFIX}webhooks:{job_id}"

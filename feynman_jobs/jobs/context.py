@@ -17,6 +17,7 @@ from rq.job import Job
 
 from feynman_jobs.costs import ledger, reservations
 from feynman_jobs.errors import HoldJob
+from feynman_jobs.lifecycle import timeline
 from feynman_jobs.lifecycle.status import REASKED_META
 from feynman_jobs.queueing.catalog import type_of
 from feynman_jobs.settings import Settings, load_settings
@@ -118,6 +119,7 @@ def holdable(func: Callable[P, R]) -> Callable[P, R | Retry]:
             until = datetime.now(UTC) + timedelta(seconds=delay)
             job.meta["held"] = {"reason": hold.reason, "until": until.isoformat()}
             job.save_meta()
+            timeline.record(job.connection, job, "held", reason=hold.reason, until=until.isoformat())
             logger.warning("holding %s for %ds: %s", log_extra(job), delay, hold.reason)
             # rq-compat(rq==3.0.0): a job returning Retry is rescheduled without counting as a failure
             # (RQ >= 2.3). Re-check on an rq upgrade: holds must never use up the job's retries.

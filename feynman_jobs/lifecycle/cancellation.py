@@ -26,7 +26,7 @@ from rq.utils import now, utcformat
 from feynman_jobs import keys, redisio
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import JobNotFound, JobStateConflict
-from feynman_jobs.lifecycle import deliveries
+from feynman_jobs.lifecycle import deliveries, timeline
 from feynman_jobs.lifecycle.status import load_job
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, fetch_job, get_queue
 
@@ -106,6 +106,7 @@ def _cancel_waiting(connection: Redis, job: JsonJob, reason: dict[str, str]) -> 
     if result != b"canceled":
         return False, redisio.text(result).removeprefix("was:")
     reservations.release_job(connection, job_id)
+    timeline.record(connection, job, "canceled", reason=reason["message"])
     deliveries.notify(connection, job, "canceled")
     logger.info("canceled job id=%s: %s", job_id, reason["message"])
     return True, "canceled"

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from rq.job import Job
 
 from feynman_jobs import keys
+from feynman_jobs.lifecycle import timeline
 from feynman_jobs.queueing import writer
 from feynman_jobs.queueing.catalog import EVERYONE
 from feynman_jobs.queueing.planning import plan_job
@@ -79,7 +80,9 @@ def notify(connection: Redis, job: Job, event: str) -> str | None:
     plans = plan_job(request, settings, audiences=EVERYONE)
     try:
         _save(connection, job.id, delivery, settings)
-        writer.write(connection, plans, claims=[], ttl=settings.idempotency_ttl)
+        timeline.enqueued(
+            connection, writer.write(connection, plans, claims=[], ttl=settings.idempotency_ttl)
+        )
     except RedisError:
         logger.warning("could not enqueue webhook delivery of job id=%s event=%s", job.id, event)
         return None
@@ -115,7 +118,18 @@ def record_attempt(
             "state": state,
         }
     )
-    _save(connection, job_id, updated, _service_settings())
+    settings = _service_settings()
+    _save(connection, job_id, updated, settings)
+    timeline.record_for(
+        connection,
+        job_id,
+        max(settings.result_ttl, settings.failure_ttl),
+        "webhook",
+        delivery_id=delivery_id,
+        attempt=updated.attempts,
+        http_status=status,
+        state=state,
+    )
     return updated
 
 

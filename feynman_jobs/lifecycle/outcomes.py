@@ -21,7 +21,7 @@ from rq.job import Job
 from feynman_jobs import keys, redisio
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import PermanentJobError
-from feynman_jobs.lifecycle import deliveries
+from feynman_jobs.lifecycle import deliveries, timeline
 from feynman_jobs.lifecycle.status import RETRIES_FORGONE_META
 from feynman_jobs.queueing.catalog import type_of
 
@@ -105,6 +105,8 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
         )
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)
+    if outcome in ("finished", "stopped"):  # a failed attempt's entries come from record_attempt_error
+        timeline.record(connection, job, outcome)
     if outcome != "retried":
         deliveries.notify(connection, job, outcome)
 
@@ -163,6 +165,16 @@ def record_attempt_error(
     )
     job.meta["attempt_errors"] = errors
     job.save_meta()
+    # The timeline's entries for a failed attempt come from here: RQ calls this on every path a failed
+    # attempt takes (an exception, a killed work horse, an abandoned job), the callbacks not on all.
+    last, ttl = errors[-1], timeline.ttl_of(job)
+    try:
+        with job.connection.pipeline(transaction=True) as pipe:
+            timeline.add(pipe, job.id, ttl, "attempt_failed", type=last["type"], message=last["message"])
+            timeline.add(pipe, job.id, ttl, "retried" if will_retry(job, exc_value) else "failed")
+            pipe.execute()
+    except RedisError:
+        logger.warning("could not record the failed attempt of job id=%s in its timeline", job.id)
 
 
 def events_since(connection: Redis, since_ms: int) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ from rq.worker import WorkerStatus
 from rq.worker.base import SHUTDOWN_SIGNAL
 
 from feynman_jobs.errors import ExecutionNotOwned, WorkHorseKilled
-from feynman_jobs.lifecycle import recovery
+from feynman_jobs.lifecycle import recovery, timeline
 from feynman_jobs.lifecycle.outcomes import record_attempt_error
 from feynman_jobs.processes.horse import Fence, die_with_parent, kill_fresh_horse
 from feynman_jobs.processes.popping import PoppingQueue
@@ -103,6 +103,7 @@ class FeynmanWorker(Worker):
         """RQ's execution record, then the claim: the job starts only if it is still this worker's."""
         execution = super().prepare_execution(job)
         if pending.claim(self.connection, self.name, job.id):
+            timeline.record(self.connection, job, "started", worker=self.name)
             return execution
         with self.connection.pipeline() as pipe:
             execution.delete(job=job, pipeline=pipe)

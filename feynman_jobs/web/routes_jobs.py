@@ -7,9 +7,10 @@ from typing import Any
 from flask import request, url_for
 
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.lifecycle import control, listing, submit
+from feynman_jobs.lifecycle import control, listing, submit, timeline
 from feynman_jobs.lifecycle.listing import JobsPage, ListJobsQuery
 from feynman_jobs.lifecycle.status import JobStatusDocument, describe, get_status, load_job
+from feynman_jobs.lifecycle.timeline import TimelineDocument
 from feynman_jobs.queueing.catalog import CATALOG
 from feynman_jobs.queueing.requests import EnqueueRequest, TypedEnqueueRequest
 from feynman_jobs.web.access import clients, current_caller, job_audiences, require_owner
@@ -88,6 +89,17 @@ def list_jobs() -> dict[str, Any]:
         cursor=query.cursor,
     )
     return {"jobs": [job.model_dump(mode="json") for job in page.jobs], "next_cursor": page.next_cursor}
+
+
+@bp.get("/jobs/<job_id>/events")
+@documented(responses={200: TimelineDocument}, problems=JOB_NOT_FOUND)
+@clients
+def read_job_events(job_id: str) -> dict[str, Any]:
+    """The job's timeline, oldest first: enqueued, started, failed attempts, holds, retries, its end,
+    webhook deliveries."""
+    connection = extension().redis
+    job = load_job(connection, job_id)
+    return TimelineDocument(job_id=job.id, events=timeline.events(connection, job.id)).model_dump(mode="json")
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -269,6 +269,46 @@ def test_a_full_queue_refuses_with_503_and_writes_nothing(stack: Stack) -> None:
     assert redis.llen(keys.rq_queue("low")) == 0
 
 
+def test_a_timeline_shows_each_attempt_of_a_retried_job(stack: Stack) -> None:
+    api = stack.api
+    failing = {
+        "type": "vectorize_documents",
+        "payload": {"memory_id": "mem-missing", "learner_id": "l-tl"},
+        "max_retries": 1,
+        "webhook": {"url": stack.receiver.url, "events": ["failed"]},
+    }
+    job = enqueue(api, failing)
+    wait_for(api, job["id"], ("failed",), timeout=30)
+    wait_until(lambda: len(stack.receiver.for_job(job["id"])) == 1, 10, "the failure's delivery")
+
+    def timeline() -> list[dict[str, Any]]:
+        code, _, body = http("GET", f"{api}/api/jobs/{job['id']}/events")
+        assert code == 200, body
+        assert body["job_id"] == job["id"]
+        return list(body["events"])
+
+    wait_until(lambda: timeline()[-1]["event"] == "webhook", 10, "the delivery in the timeline")
+    events = timeline()
+    assert [event["event"] for event in events] == [
+        "enqueued",
+        "started",
+        "attempt_failed",
+        "retried",
+        "started",
+        "attempt_failed",
+        "failed",
+        "webhook",
+    ]
+    assert (events[0]["queue"], events[0]["status"]) == ("default", "queued")
+    workers = {event["worker"] for event in events if event["event"] == "started"}
+    assert workers == {http("GET", api + "/api/workers")[2]["workers"][0]["name"]}
+    failures = [event for event in events if event["event"] == "attempt_failed"]
+    assert {event["type"] for event in failures} == {"MemoryNotFound"}
+    assert [event["at"] for event in events] == sorted(event["at"] for event in events)
+    assert (events[-1]["http_status"], events[-1]["state"]) == (204, "delivered")
+    assert http("GET", f"{api}/api/jobs/no-such-job/events")[0] == 404
+
+
 def test_workers_are_listed_and_one_shuts_down_over_http(stack: Stack) -> None:
     """Runs last in the module: it shuts down the module's worker."""
     api, worker = stack.api, stack.worker
