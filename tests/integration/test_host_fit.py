@@ -6,6 +6,7 @@ queue limit configured; the tests do not flush Redis between them, so each reads
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 import threading
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from redis import Redis
@@ -22,12 +24,18 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from werkzeug import Request, Response
 
 from feynman_jobs import keys
+from feynman_jobs.client.aio import AsyncFeynmanClient
+from feynman_jobs.client.core import RetryPolicy
+from feynman_jobs.client.problems import ConflictError, InvalidRequestError, NotFoundError
+from feynman_jobs.client.sync import FeynmanClient
 from tests.support import (
     Process,
     analyze_body,
     descendants,
     enqueue,
+    free_port,
     http,
+    sample,
     start_web,
     start_worker,
     wait_for,
@@ -307,6 +315,81 @@ def test_a_timeline_shows_each_attempt_of_a_retried_job(stack: Stack) -> None:
     assert [event["at"] for event in events] == sorted(event["at"] for event in events)
     assert (events[-1]["http_status"], events[-1]["state"]) == (204, "delivered")
     assert http("GET", f"{api}/api/jobs/no-such-job/events")[0] == 404
+
+
+def test_the_python_client_drives_a_whole_flow(stack: Stack) -> None:
+    api, redis = stack.api, stack.redis
+    conversation = sample("photosynthesis_zh")
+    memory = {
+        "topic": conversation["topic"],
+        "conversation": conversation["messages"],
+        "learner_id": "l-client",
+        "session_id": "s-client",
+    }
+    analysis = {**analyze_body("client")["payload"], "learner_id": "l-client"}
+    quick = RetryPolicy(attempts=4, backoff_s=0.05, max_retry_after_s=0.5)
+    with FeynmanClient(api, retry=quick) as client:
+        batch = client.batch(
+            [
+                {"type": "consolidate_memory", "payload": memory, "ref": "memory"},
+                {"type": "analyze_conversation", "payload": analysis, "depends_on": ["ref:memory"]},
+            ]
+        )
+        consolidated, analyzed = (client.wait(job_id, timeout_s=30) for job_id in batch["job_ids"])
+        assert (consolidated["status"], analyzed["status"]) == ("finished", "finished")
+        assert client.wait(consolidated["follow_up"][0], timeout_s=30)["status"] == "finished"
+        assert client.batch_progress(batch["id"])["done_fraction"] == 1.0
+        hits = client.search("光合作用", learner_id="l-client", k=3)["hits"]
+        assert hits
+        assert hits[0]["doc_id"] == consolidated["result"]["id"]
+        assert client.estimate("analyze_conversation", analysis)["jobs"][0]["type"] == "analyze_conversation"
+
+        # Writes carry an idempotency key: the same key is the same job.
+        once = client.enqueue("analyze_conversation", analysis, delay_s=60, idempotency_key="client-once")
+        assert (
+            client.enqueue("analyze_conversation", analysis, idempotency_key="client-once")["id"]
+            == once["id"]
+        )
+        assert client.cancel(once["id"])["action"] == "canceled"
+        # Problem documents become typed exceptions with the problem's fields.
+        with pytest.raises(ConflictError) as conflict:
+            client.cancel(once["id"])
+        assert (conflict.value.slug, conflict.value.extra["job_status"]) == ("job-state-conflict", "canceled")
+        with pytest.raises(NotFoundError) as missing:
+            client.get("no-such-job")
+        assert missing.value.extra["job_id"] == "no-such-job"
+        with pytest.raises(InvalidRequestError) as invalid:
+            client.enqueue("analyze_conversation", {"topic": "x"})
+        assert {error["pointer"] for error in invalid.value.errors} >= {"#/payload/session_id"}
+
+        # A 503 from a full queue is retried (its Retry-After capped by the policy) until there is room.
+        assert http("POST", api + "/api/queues/pause")[0] == 200
+        low = {**analyze_body("client-bp"), "queue": "low"}
+        code, _, filled = http("POST", api + "/api/batches", {"jobs": [low] * MAX_QUEUED})
+        assert code == 202, filled
+        emptied = threading.Timer(0.3, http, ("POST", f"{api}/api/batches/{filled['id']}/cancel"))
+        emptied.start()
+        try:
+            late = client.enqueue("analyze_conversation", analysis, queue="low")
+        finally:
+            emptied.join()
+            http("POST", api + "/api/queues/resume")
+        assert redis.zscore(keys.JOBS_INDEX, late["id"]) is not None
+        assert client.wait(late["id"], timeout_s=30)["status"] == "finished"
+
+    # Connection errors are retried, then raised.
+    with (
+        FeynmanClient(f"http://127.0.0.1:{free_port()}", retry=quick) as nowhere,
+        pytest.raises(httpx.ConnectError),
+    ):
+        nowhere.get("any")
+
+    async def asynchronously() -> dict[str, Any]:
+        async with AsyncFeynmanClient(api, retry=quick) as client:
+            job = await client.enqueue("analyze_conversation", analysis)
+            return await client.wait(job["id"], timeout_s=30)
+
+    assert asyncio.run(asynchronously())["result"] == analyzed["result"]
 
 
 def test_workers_are_listed_and_one_shuts_down_over_http(stack: Stack) -> None:

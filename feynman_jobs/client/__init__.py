@@ -1,0 +1,1 @@
+"""A typed Python client of the feynman_jobs HTTP API (httpx; sync in `sync`, async in `aio`)."""
