@@ -16,7 +16,7 @@ from rq.suspension import suspend as rq_suspend
 
 from feynman_jobs import keys
 from feynman_jobs.errors import JobStateConflict, WorkerNotFound
-from feynman_jobs.lifecycle import cancellation
+from feynman_jobs.lifecycle import cancellation, timeline
 from feynman_jobs.lifecycle.status import REASKED_META, RETRIES_FORGONE_META, attempts_of, load_job
 from feynman_jobs.queueing.wiring import JsonJob
 
@@ -56,8 +56,9 @@ def requeue(connection: Redis, job_id: str) -> JsonJob:
         job.meta.pop(stale, None)
     job.retries_left = max_retries
     requeued = registry.requeue(job)
+    timeline.record(connection, requeued, "requeued", was=status.value)
     # A failed or canceled job expires with the failure TTL; requeued, it lives until it ends again.
-    for key in (requeued.key, requeued.dependents_key, requeued.dependencies_key):
+    for key in (requeued.key, requeued.dependents_key, requeued.dependencies_key, keys.job_events(job.id)):
         connection.persist(key)
     logger.info("requeued job id=%s (was %s)", job.id, status.value)
     assert isinstance(requeued, JsonJob)

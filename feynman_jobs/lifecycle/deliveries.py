@@ -80,9 +80,7 @@ def notify(connection: Redis, job: Job, event: str) -> str | None:
     plans = plan_job(request, settings, audiences=EVERYONE)
     try:
         _save(connection, job.id, delivery, settings)
-        timeline.enqueued(
-            connection, writer.write(connection, plans, claims=[], ttl=settings.idempotency_ttl)
-        )
+        writer.write(connection, plans, claims=[], ttl=settings.idempotency_ttl)
     except RedisError:
         logger.warning("could not enqueue webhook delivery of job id=%s event=%s", job.id, event)
         return None

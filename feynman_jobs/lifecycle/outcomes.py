@@ -54,8 +54,12 @@ def record(
     wait_s: float | None,
     run_s: float | None,
     job_id: str = "",
+    timeline_ttl: int | None = None,
 ) -> None:
-    """Record one attempt's outcome; counts and histograms only grow, the event stream is capped."""
+    """Record one attempt's outcome; counts and histograms only grow, the event stream is capped.
+
+    With `timeline_ttl`, the outcome also goes into the job's timeline, in the same round trip.
+    """
     series = f"{job_type}|{queue}"
     # Not a transaction: each counter only grows, and a job pays for every command here.
     with connection.pipeline(transaction=False) as pipe:
@@ -70,6 +74,8 @@ def record(
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
         pipe.xadd(keys.OUTCOME_EVENTS, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        if timeline_ttl is not None:
+            timeline.add(pipe, job_id, timeline_ttl, outcome)
         pipe.execute()
 
 
@@ -102,11 +108,11 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
             wait_s=wait_s,
             run_s=run_s,
             job_id=job.id,
+            # A failed attempt's timeline entries come from record_attempt_error.
+            timeline_ttl=timeline.ttl_of(job) if outcome in ("finished", "stopped") else None,
         )
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)
-    if outcome in ("finished", "stopped"):  # a failed attempt's entries come from record_attempt_error
-        timeline.record(connection, job, outcome)
     if outcome != "retried":
         deliveries.notify(connection, job, outcome)
 

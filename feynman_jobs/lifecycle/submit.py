@@ -16,7 +16,6 @@ from redis import Redis
 from feynman_jobs import keys
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.lifecycle import timeline
 from feynman_jobs.queueing import backpressure, graph, idempotency, writer
 from feynman_jobs.queueing.catalog import CLIENTS, Audience
 from feynman_jobs.queueing.planning import JobPlan, plan_job
@@ -59,7 +58,6 @@ def submit(
         idempotency.release(connection, held)
         reservations.release_for(connection, plans)
         raise
-    timeline.enqueued(connection, list(jobs))
     return Submitted(jobs[0], created=True)
 
 
@@ -142,7 +140,6 @@ def submit_batch(
             idempotency.release(connection, held)
         reservations.release_for(connection, to_write)
         raise
-    timeline.enqueued(connection, list(written.values()))
     for index, group in enumerate(plans):
         if results[index] is None:
             results[index] = Submitted(written[group[0].job_id], created=True)

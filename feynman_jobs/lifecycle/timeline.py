@@ -1,17 +1,18 @@
 """A job's timeline: what happened to it, in order, kept in Redis as long as the job itself.
 
-One list per job (`keys.job_events`), each entry `{at, event, ...}` as JSON. Written where each thing
-happens: accepted (lifecycle/submit), started by a worker (processes/worker), an attempt failed
-(outcomes.record_attempt_error), retried or ended (outcomes' callbacks, lifecycle/cancellation), held
-(jobs/context.holdable), a webhook delivery attempt (lifecycle/deliveries). Appending never fails a
-job: a Redis error is logged and the entry is lost (architecture §3).
+One list per job (`keys.job_events`), each entry `{at, event, ...}` as JSON, written where each thing
+happens: started by a worker (processes/worker), an attempt failed and was retried or not
+(outcomes.record_attempt_error), held (jobs/context.holdable), finished or stopped (outcomes'
+callbacks), canceled (lifecycle/cancellation), requeued (lifecycle/control), a webhook delivery
+attempt (lifecycle/deliveries). The first entry, `enqueued`, is read from the job hash instead, so
+enqueueing pays nothing for it. Appending never fails a job: a Redis error is logged and the entry
+is lost (architecture §3).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,11 @@ class TimelineDocument(BaseModel):
     events: list[dict[str, Any]]
 
 
+def _stamp(at: datetime) -> str:
+    """RFC 3339 with microseconds always: entries sort as text too."""
+    return at.isoformat(timespec="microseconds")
+
+
 def ttl_of(job: Job) -> int:
     """As long as the job stays readable: its result or failure TTL, whichever is longer."""
     ttls = [ttl for ttl in (job.result_ttl, job.failure_ttl) if ttl is not None and ttl > 0]
@@ -45,7 +51,7 @@ def ttl_of(job: Job) -> int:
 
 def add(pipe: Pipeline, job_id: str, ttl: int, event: str, **fields: Any) -> None:
     """Queue the append of one event on `pipe` (the caller executes it); the list lives `ttl` seconds."""
-    entry = {"at": datetime.now(UTC).isoformat(), "event": event, **fields}
+    entry = {"at": _stamp(datetime.now(UTC)), "event": event, **fields}
     key = keys.job_events(job_id)
     pipe.rpush(key, json.dumps(entry, ensure_ascii=False))
     pipe.ltrim(key, -MAX_EVENTS, -1)
@@ -60,26 +66,18 @@ def record(connection: Redis, job: Job, event: str, **fields: Any) -> None:
 def record_for(connection: Redis, job_id: str, ttl: int, event: str, **fields: Any) -> None:
     """`record` for a job known only by id."""
     try:
-        with connection.pipeline(transaction=True) as pipe:
+        # Not a transaction: each command stands alone, and a job pays for every command here.
+        with connection.pipeline(transaction=False) as pipe:
             add(pipe, job_id, ttl, event, **fields)
             pipe.execute()
     except RedisError:
         logger.warning("could not record event %s of job id=%s", event, job_id)
 
 
-def enqueued(connection: Redis, jobs: Sequence[Job]) -> None:
-    """The first entry of each newly written job: its queue and the status it was written with."""
-    try:
-        with connection.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                status = job.get_status(refresh=False).value
-                add(pipe, job.id, ttl_of(job), "enqueued", queue=job.origin, status=status)
-            pipe.execute()
-    except RedisError:
-        logger.warning("could not record the enqueue of %d jobs", len(jobs))
-
-
-def events(connection: Redis, job_id: str) -> list[dict[str, Any]]:
-    """The job's timeline, oldest first."""
-    raw: list[bytes] = connection.lrange(keys.job_events(job_id), 0, -1)  # type: ignore[assignment]
-    return [json.loads(entry) for entry in raw]
+def events(connection: Redis, job: Job) -> list[dict[str, Any]]:
+    """The job's timeline, oldest first. Its first entry, `enqueued`, is read from the job itself
+    (created_at, origin): every job has it, whoever wrote the job, at no cost to the enqueue."""
+    raw: list[bytes] = connection.lrange(keys.job_events(job.id), 0, -1)  # type: ignore[assignment]
+    created = _stamp(job.created_at.replace(tzinfo=UTC)) if job.created_at else None
+    first = {"at": created, "event": "enqueued", "queue": job.origin}
+    return [first, *(json.loads(entry) for entry in raw)]

@@ -99,7 +99,7 @@ def read_job_events(job_id: str) -> dict[str, Any]:
     webhook deliveries."""
     connection = extension().redis
     job = load_job(connection, job_id)
-    return TimelineDocument(job_id=job.id, events=timeline.events(connection, job.id)).model_dump(mode="json")
+    return TimelineDocument(job_id=job.id, events=timeline.events(connection, job)).model_dump(mode="json")
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from feynman_jobs import keys
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import fetch_job, get_queue
@@ -176,6 +177,12 @@ def test_requeue_runs_a_failed_job_again(api: str, worker: Process, redis: Redis
     finished = wait_for(api, job["id"])
     assert finished["attempts"] == failed["attempts"] + 1 == 2
     assert http("POST", f"{api}/api/jobs/{job['id']}/requeue")[0] == 409
+    events = http("GET", f"{api}/api/jobs/{job['id']}/events")[2]["events"]
+    assert [event["event"] for event in events] == [
+        "enqueued", "started", "attempt_failed", "failed", "requeued", "started", "finished",
+    ]  # fmt: skip
+    assert events[4]["was"] == "failed"
+    assert redis.ttl(keys.job_events(job["id"])) > 0  # it expires with the job once it has ended
 
 
 def test_list_is_newest_first_filtered_and_stable_under_new_jobs(api: str, redis: Redis) -> None:
