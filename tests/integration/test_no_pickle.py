@@ -41,6 +41,7 @@ PARAMETERS = {
     "page": "1",
     "learner_id": "l-1",
     "filename": "dashboard.js",
+    "name": "no-such-worker",
 }
 
 
