@@ -123,8 +123,14 @@ BUDGET_INFLIGHT = (
 )
 #: The `limits` library builds its moving-window keys under this prefix.
 RATE_LIMIT_PREFIX = PREFIX + "ratelimit"
-#: Set (with a TTL) while the LLM provider has asked every caller to wait (a 429 with Retry-After).
-PROVIDER_BACKOFF = PREFIX + "ratelimit:llm:provider-backoff"
+
+
+def provider_backoff(namespace: str) -> str:
+    """Set (with a TTL) while a provider (`llm` or `embeddings`) has asked every caller to wait (a 429)."""
+    return f"{PREFIX}ratelimit:{namespace}:provider-backoff"
+
+
+PROVIDER_BACKOFF = provider_backoff("llm")
 
 # -- memory: records and the vector store, kept apart per learner ----------------------------------
 

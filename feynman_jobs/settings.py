@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     budget_hourly_usd: float | None = Field(None, ge=0, validation_alias="FEYNMAN_BUDGET_HOURLY_USD")
     llm_rpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_LLM_RPM")
     llm_tpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_LLM_TPM")
+    embeddings_rpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_RPM")
+    embeddings_tpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_TPM")
     result_ttl: int = Field(DEFAULT_RESULT_TTL, gt=0, validation_alias="FEYNMAN_RESULT_TTL")
     failure_ttl: int = Field(DEFAULT_FAILURE_TTL, gt=0, validation_alias="FEYNMAN_FAILURE_TTL")
     idempotency_ttl: int = Field(DEFAULT_IDEMPOTENCY_TTL, gt=0, validation_alias="FEYNMAN_IDEMPOTENCY_TTL")

@@ -16,6 +16,7 @@ from redis import Redis
 
 from feynman_jobs import keys
 from feynman_jobs.errors import HoldJob, ProviderRateLimited
+from feynman_jobs.providers.chat import CallKind
 from feynman_jobs.settings import Settings
 
 #: The window the limits are kept over: a minute plus a margin, because the provider counts a request
@@ -24,13 +25,14 @@ from feynman_jobs.settings import Settings
 WINDOW_S = 62
 #: How long a model call waits for the window before its job is held and rescheduled instead.
 MAX_WAIT_S = 20.0
-_NAMESPACE = "llm"
+#: The limiter namespace of each kind of call ("llm" for chat, as before embeddings had limits).
+_NAMESPACES = {"chat": "llm", "embeddings": "embeddings"}
 
 
 class ProviderLimiter:
-    """RPM and TPM for the configured LLM provider, shared through Redis."""
+    """RPM and TPM for one kind of provider call (chat or embeddings), shared through Redis."""
 
-    def __init__(self, connection: Redis, settings: Settings) -> None:
+    def __init__(self, connection: Redis, settings: Settings, kind: CallKind = "chat") -> None:
         storage = RedisStorage(
             settings.redis_url,
             connection_pool=connection.connection_pool,
@@ -38,8 +40,15 @@ class ProviderLimiter:
         )
         self._connection = connection
         self._limiter = MovingWindowRateLimiter(storage)
-        self._rpm = RateLimitItemPerSecond(settings.llm_rpm, WINDOW_S) if settings.llm_rpm else None
-        self._tpm = RateLimitItemPerSecond(settings.llm_tpm, WINDOW_S) if settings.llm_tpm else None
+        rpm, tpm = (
+            (settings.llm_rpm, settings.llm_tpm)
+            if kind == "chat"
+            else (settings.embeddings_rpm, settings.embeddings_tpm)
+        )
+        self._namespace = _NAMESPACES[kind]
+        self._backoff_key = keys.provider_backoff(self._namespace)
+        self._rpm = RateLimitItemPerSecond(rpm, WINDOW_S) if rpm else None
+        self._tpm = RateLimitItemPerSecond(tpm, WINDOW_S) if tpm else None
 
     @property
     def enabled(self) -> bool:
@@ -52,7 +61,7 @@ class ProviderLimiter:
         While the provider itself has asked every caller to wait (`provider_said_wait`), wait that out
         too, or hold the job if it is longer than `max_wait_s`.
         """
-        backoff_ms = int(self._connection.pttl(keys.PROVIDER_BACKOFF))
+        backoff_ms = int(self._connection.pttl(self._backoff_key))
         if backoff_ms > 0:
             if backoff_ms / 1000 > max_wait_s:
                 raise ProviderRateLimited(
@@ -79,27 +88,27 @@ class ProviderLimiter:
             # Only ever lengthened: a shorter Retry-After seen later does not cut an earlier one short.
             wait_ms = max(1, int(seconds * 1000))
             with self._connection.pipeline(transaction=True) as pipe:
-                pipe.set(keys.PROVIDER_BACKOFF, 1, px=wait_ms, nx=True)
-                pipe.pexpire(keys.PROVIDER_BACKOFF, wait_ms, gt=True)
+                pipe.set(self._backoff_key, 1, px=wait_ms, nx=True)
+                pipe.pexpire(self._backoff_key, wait_ms, gt=True)
                 pipe.execute()
 
     def _try(self, cost: int) -> bool:
         # Test both first so a request slot is rarely taken for a call the token window refuses.
-        if self._rpm and not self._limiter.test(self._rpm, _NAMESPACE, "requests"):
+        if self._rpm and not self._limiter.test(self._rpm, self._namespace, "requests"):
             return False
-        if self._tpm and not self._limiter.test(self._tpm, _NAMESPACE, "tokens", cost=cost):
+        if self._tpm and not self._limiter.test(self._tpm, self._namespace, "tokens", cost=cost):
             return False
-        if self._rpm and not self._limiter.hit(self._rpm, _NAMESPACE, "requests"):
+        if self._rpm and not self._limiter.hit(self._rpm, self._namespace, "requests"):
             return False
         # A refused token hit leaves its request slot taken: the limit errs towards fewer calls.
-        return not (self._tpm and not self._limiter.hit(self._tpm, _NAMESPACE, "tokens", cost=cost))
+        return not (self._tpm and not self._limiter.hit(self._tpm, self._namespace, "tokens", cost=cost))
 
     def _seconds_until_free(self, cost: int) -> float:
         waits = [0.0]
         now = time.time()
         for item, name in ((self._rpm, "requests"), (self._tpm, "tokens")):
             if item is not None:
-                stats = self._limiter.get_window_stats(item, _NAMESPACE, name)
+                stats = self._limiter.get_window_stats(item, self._namespace, name)
                 if stats.remaining < (cost if name == "tokens" else 1):
                     waits.append(stats.reset_time - now)
         return max(waits)
