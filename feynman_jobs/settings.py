@@ -101,6 +101,34 @@ class Settings(BaseSettings):
         """No bearer token of either kind is configured: loopback callers are served without one."""
         return not self.api_tokens and not self.admin_tokens
 
+    @property
+    def budget_variables(self) -> list[str]:
+        """The budget variables that are set."""
+        fields = ("budget_total_usd", "budget_daily_usd", "budget_hourly_usd")
+        return [
+            str(Settings.model_fields[f].validation_alias) for f in fields if getattr(self, f) is not None
+        ]
+
+    def unpriced_models(self) -> list[tuple[str, str]]:
+        """(variable, model) of each configured remote model that FEYNMAN_PRICES does not price."""
+        remote = [
+            ("FEYNMAN_LLM_MODEL", self.llm_model if self.llm_base_url else None),
+            ("FEYNMAN_EMBEDDINGS_MODEL", self.embeddings_model if self.embeddings_base_url else None),
+        ]
+        return [(variable, model) for variable, model in remote if model and model not in self.prices]
+
+    def price_problem(self, budgets: list[str]) -> str | None:
+        """Why these budgets cannot be kept: a remote model without a price would spend uncounted."""
+        unpriced = self.unpriced_models()
+        if not budgets or not unpriced:
+            return None
+        models = ", ".join(f"{model!r} ({variable})" for variable, model in unpriced)
+        return (
+            f"FEYNMAN_PRICES has no price for the remote model {models} while a budget is set "
+            f"({', '.join(budgets)}): its calls would cost $0 against the budget; add the model to "
+            "FEYNMAN_PRICES or unset the budget"
+        )
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
@@ -124,10 +152,13 @@ class Settings(BaseSettings):
         return level
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings from the environment; raise ConfigError naming the bad variable."""
+def load_settings(*, check_prices: bool = True, **overrides: object) -> Settings:
+    """Read the settings from the environment; raise ConfigError naming the bad variable.
+
+    With `check_prices`, a budget set while a remote model has no price is a ConfigError too (doctor
+    reads without it, to report the problem as a finding)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
@@ -139,3 +170,7 @@ def load_settings(**overrides: object) -> Settings:
         field = Settings.model_fields.get(match.group(1)) if match else None
         variable = field.validation_alias if field else "environment"
         raise ConfigError(f"bad configuration: {variable}: not valid JSON") from None
+    problem = settings.price_problem(settings.budget_variables) if check_prices else None
+    if problem:
+        raise ConfigError(f"bad configuration: {problem}")
+    return settings

@@ -31,7 +31,8 @@ _NO_PROGRESS = Progress(fraction=0.0)
 def main(ctx: click.Context, redis_url: str | None) -> None:
     """feynman_jobs: background jobs for the Feynman tutor, on RQ and Redis."""
     try:
-        ctx.obj = Context(redis_url)
+        # doctor reports a budget with an unpriced model as a finding instead of refusing to start.
+        ctx.obj = Context(redis_url, check_prices=ctx.invoked_subcommand != "doctor")
     except FeynmanError as exc:
         raise fail(exc) from None
     ctx.call_on_close(ctx.obj.close)

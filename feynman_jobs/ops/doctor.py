@@ -40,11 +40,21 @@ def diagnose(connection: Redis, settings: Settings) -> list[Finding]:
     findings = [Finding("redis", True, f"reachable, Redis {info.get('redis_version', '?')}")]
     findings += check_redis_config(connection, settings.redis_url)
     findings.append(access)
+    findings.append(check_prices(settings))
     findings += check_workers(connection)
     findings.append(check_scheduler(connection))
     findings.append(check_serialized_data(connection))
     findings += check_versions()
     return findings
+
+
+def check_prices(settings: Settings) -> Finding:
+    """Every remote model priced while a budget is set (else its calls would spend uncounted)."""
+    problem = settings.price_problem(settings.budget_variables)
+    if problem:
+        return Finding("prices", False, problem)
+    priced = len(settings.prices)
+    return Finding("prices", True, f"{priced} model(s) priced; every remote model a budget needs is priced")
 
 
 def check_workers(connection: Redis) -> list[Finding]:
