@@ -121,8 +121,18 @@ BUDGET_INFLIGHT = (
     PREFIX + "budget:inflight_total",
     PREFIX + "budget:inflight_deadlines",
 )
-#: The `limits` library builds its moving-window keys under this prefix.
+#: Budgets set at run time (PUT /api/budget): `total|daily|hourly` -> USD or `none`, when and by whom.
+CONTROL_BUDGETS = PREFIX + "control:budgets"
+#: Rate limits set at run time (PUT /api/limits): `chat.rpm`, `embeddings.tpm`, … -> value or `none`.
+CONTROL_LIMITS = PREFIX + "control:limits"
+#: Where rate-limit windows live (the `limits` library used this prefix before the bucketed windows).
 RATE_LIMIT_PREFIX = PREFIX + "ratelimit"
+
+
+def rate_window(namespace: str, name: str) -> str:
+    """The bucketed window of one rate limit (`rpm`, `tpm`, `rph`) of `llm` or `embeddings` calls: a
+    hash of bucket index -> count, at most a fixed number of fields whatever the limit."""
+    return f"{RATE_LIMIT_PREFIX}:{namespace}:{name}"
 
 
 def provider_backoff(namespace: str) -> str:

@@ -1,4 +1,4 @@
-"""Operator commands: queues, costs, budget, pause and resume (the same functions the API uses)."""
+"""Operator commands: queues, costs, pause and resume (the same functions the API uses)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 from redis.exceptions import RedisError
 
 from feynman_jobs.cli.context import Context, echo_json, fail
-from feynman_jobs.costs import budget, rollups
+from feynman_jobs.costs import rollups
 from feynman_jobs.lifecycle import control
 from feynman_jobs.ops import snapshot
 
@@ -34,16 +34,6 @@ def costs_command(obj: Context, granularity: rollups.Granularity, windows: int) 
     try:
         stored = rollups.stored(obj.redis, granularity, current - (windows - 1) * length, current)
         echo_json([*stored, rollups.compute_window(obj.redis, granularity, current)])
-    except RedisError as exc:
-        raise fail(exc) from None
-
-
-@click.command("budget")
-@click.pass_obj
-def budget_command(obj: Context) -> None:
-    """Each configured budget: limit, spent, reserved, remaining, reset time."""
-    try:
-        echo_json([window.as_dict() for window in budget.windows(obj.redis, obj.settings)])
     except RedisError as exc:
         raise fail(exc) from None
 

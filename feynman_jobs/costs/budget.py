@@ -18,7 +18,7 @@ from redis import Redis
 
 from feynman_jobs import keys
 from feynman_jobs.clock import utc_iso
-from feynman_jobs.costs import ledger
+from feynman_jobs.costs import control, ledger
 from feynman_jobs.errors import BudgetExceeded
 from feynman_jobs.settings import Settings
 
@@ -144,17 +144,13 @@ class BudgetWindow:
         )
 
 
-def configured(settings: Settings) -> bool:
-    """Whether any budget is set."""
-    return any(limit is not None for limit in _limits(settings).values())
+def configured(connection: Redis, settings: Settings) -> bool:
+    """Whether any budget is in force (set in the environment or at run time)."""
+    return any(limit is not None for limit in _limits(connection, settings).values())
 
 
-def _limits(settings: Settings) -> dict[str, float | None]:
-    return {
-        "total": settings.budget_total_usd,
-        "daily": settings.budget_daily_usd,
-        "hourly": settings.budget_hourly_usd,
-    }
+def _limits(connection: Redis, settings: Settings) -> dict[str, float | None]:
+    return {name: item.value for name, item in control.budgets(connection, settings).items()}
 
 
 def _resets(name: str, now: datetime) -> datetime | None:
@@ -174,7 +170,7 @@ def windows(connection: Redis, settings: Settings, *, pool: Pool = RESERVED) -> 
     """Every configured budget with its current spend and the money held in `pool`."""
     now = datetime.now(UTC)
     keys = ledger.spend_keys(now)
-    configured = {name: limit for name, limit in _limits(settings).items() if limit is not None}
+    configured = {name: limit for name, limit in _limits(connection, settings).items() if limit is not None}
     if not configured:
         return []
     values = connection.mget([keys[name] for name in configured])
@@ -196,7 +192,7 @@ def reserve(
 ) -> None:
     """Hold `amount_micros` for `member` for `ttl_s` seconds if every budget allows it, else raise
     BudgetExceeded. Holding the same member again only moves its deadline."""
-    limits = _limits(settings)
+    limits = _limits(connection, settings)
     if all(limit is None for limit in limits.values()):
         return
     keys = ledger.spend_keys(datetime.now(UTC))

@@ -47,7 +47,7 @@ ENDED = {"finished", "failed", "stopped", "canceled"}
 
 def reserve_for(connection: Redis, settings: Settings, plans: list[JobPlan]) -> None:
     """Hold each planned job's estimate against the budgets, or raise BudgetExceeded holding nothing."""
-    if not budget.configured(settings):
+    if not budget.configured(connection, settings):
         return
     for index, plan in enumerate(plans):
         cost = estimate_plan(plan, settings).usd_micros

@@ -10,6 +10,7 @@ from feynman_jobs.settings import Settings, load_settings
 from feynman_jobs.web import (
     openapi,
     routes_batches,
+    routes_control,
     routes_costs,
     routes_health,
     routes_jobs,
@@ -31,6 +32,7 @@ ROUTE_MODULES = (
     routes_batches,
     routes_queues,
     routes_costs,
+    routes_control,
     routes_search,
     routes_learners,
     openapi,

@@ -1,4 +1,4 @@
-"""Cost control over HTTP: estimate a job, read cost rollups, read the budgets."""
+"""Cost control over HTTP: estimate a job, read cost rollups (budgets and limits: routes_control)."""
 
 from __future__ import annotations
 
@@ -67,19 +67,4 @@ def costs() -> dict[str, Any]:
         "since": utc_iso(since),
         "until": utc_iso(until),
         "windows": windows,
-    }
-
-
-@bp.get("/budget")
-@documented(responses={200: None})
-@clients
-def read_budget() -> dict[str, Any]:
-    """Each configured budget: limit, spent, reserved by accepted jobs, remaining, reset time."""
-    ext = extension()
-    windows = budget.windows(ext.redis, ext.settings)
-    inflight = budget.windows(ext.redis, ext.settings, pool=budget.INFLIGHT)
-    return {
-        "budgets": [window.as_dict() for window in windows],
-        "inflight_usd": inflight[0].reserved_micros / 1e6 if inflight else 0.0,
-        "limits_configured": bool(windows),
     }
