@@ -7,7 +7,7 @@ each key's owner, type and lifetime is in docs/architecture.md §4.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rq.defaults import RQ_KEY_PREFIX
 from rq.job import Job
@@ -86,11 +86,14 @@ def job_cost(job_id: str) -> str:
 
 
 def spend(window: str, at: datetime) -> str:
-    """The spend counter (USD micros) of budget `window` (total, daily, hourly) containing `at` (UTC)."""
+    """The spend counter (USD micros) of budget `window` (total, daily, hourly) containing `at`, whose
+    date and hour are local to FEYNMAN_TIMEZONE (the hour keeps its UTC offset: a repeated hour at a
+    clock change is two counters)."""
     if window == "daily":
         return f"{PREFIX}spend:day:{at:%Y-%m-%d}"
     if window == "hourly":
-        return f"{PREFIX}spend:hour:{at:%Y-%m-%dT%H}"
+        offset = "" if at.utcoffset() in (None, timedelta(0)) else f"{at:%z}"
+        return f"{PREFIX}spend:hour:{at:%Y-%m-%dT%H}{offset}"
     return f"{PREFIX}spend:total"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     failure_ttl: int = Field(DEFAULT_FAILURE_TTL, gt=0, validation_alias="FEYNMAN_FAILURE_TTL")
     idempotency_ttl: int = Field(DEFAULT_IDEMPOTENCY_TTL, gt=0, validation_alias="FEYNMAN_IDEMPOTENCY_TTL")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, validation_alias="FEYNMAN_MAX_BODY_BYTES")
+    timezone: str = Field("UTC", validation_alias="FEYNMAN_TIMEZONE")
     log_level: str = Field("INFO", validation_alias="FEYNMAN_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="FEYNMAN_LOG_FORMAT")
 
@@ -144,6 +146,20 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name, such as UTC or Asia/Shanghai") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """FEYNMAN_TIMEZONE: where days and hours begin for budgets, rollups and the costs page."""
+        return ZoneInfo(self.timezone)
 
     @field_validator("log_level")
     @classmethod

@@ -30,10 +30,11 @@ def queues_command(obj: Context) -> None:
 def costs_command(obj: Context, granularity: rollups.Granularity, windows: int) -> None:
     """Cost rollups of the last WINDOWS windows; the current one computed live."""
     length = rollups.WINDOW_LENGTH[granularity]
-    current = rollups.window_start(granularity, datetime.now(UTC))
+    zone = obj.settings.zone
+    current = rollups.window_start(granularity, datetime.now(UTC), zone)
     try:
         stored = rollups.stored(obj.redis, granularity, current - (windows - 1) * length, current)
-        echo_json([*stored, rollups.compute_window(obj.redis, granularity, current)])
+        echo_json([*stored, rollups.compute_window(obj.redis, granularity, current, zone)])
     except RedisError as exc:
         raise fail(exc) from None
 

@@ -30,6 +30,11 @@ KINDS: tuple[CallKind, ...] = ("chat", "embeddings")
 LIMITS = ("rpm", "tpm", "rph")
 #: What a cleared value is stored as: no limit, even if the environment sets one.
 _NONE = "none"
+#: The largest budget (USD) and rate limit accepted: far above any real one, and finite in micros.
+MAX_BUDGET_USD = 1e9
+MAX_LIMIT = 10**12
+Usd = Annotated[float, Field(ge=0, le=MAX_BUDGET_USD, strict=True, allow_inf_nan=False)]
+Limit = Annotated[int, Field(gt=0, le=MAX_LIMIT, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -152,9 +157,9 @@ class BudgetUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    total_usd: Annotated[float, Field(ge=0)] | None = None
-    daily_usd: Annotated[float, Field(ge=0)] | None = None
-    hourly_usd: Annotated[float, Field(ge=0)] | None = None
+    total_usd: Usd | None = None
+    daily_usd: Usd | None = None
+    hourly_usd: Usd | None = None
 
     @model_validator(mode="after")
     def _something_to_set(self) -> BudgetUpdate:
@@ -172,9 +177,9 @@ class KindLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rpm: Annotated[int, Field(gt=0)] | None = None
-    tpm: Annotated[int, Field(gt=0)] | None = None
-    rph: Annotated[int, Field(gt=0)] | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    rph: Limit | None = None
 
 
 class LimitsUpdate(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from redis import Redis
@@ -18,9 +18,10 @@ _METRICS = ("calls", "tokens_in", "tokens_out", "usd_micros")
 LEDGER_RETENTION = timedelta(days=62)
 
 
-def spend_keys(at: datetime) -> dict[str, str]:
-    """The counters of spend (USD micros) for the budget windows containing `at`: total, day, hour."""
-    at = at.astimezone(UTC)
+def spend_keys(at: datetime, zone: tzinfo = UTC) -> dict[str, str]:
+    """The counters of spend (USD micros) for the budget windows containing `at`: total, day, hour,
+    where days and hours begin in `zone` (FEYNMAN_TIMEZONE)."""
+    at = at.astimezone(zone)
     return {window: keys.spend(window, at) for window in ("total", "daily", "hourly")}
 
 
@@ -57,6 +58,7 @@ def record_call(
     job_id: str,
     job_type: str,
     at: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> None:
     """Append one model call to the ledger and to its job's totals, in one transaction.
 
@@ -85,7 +87,7 @@ def record_call(
             pipe.expire(cost_key, int(LEDGER_RETENTION.total_seconds()))
         for name, value in zip(_METRICS, (1, tokens_in, tokens_out, usd_micros), strict=True):
             pipe.hincrby(keys.COST_TOTALS, f"{model}|{job_type}|{name}", value)
-        for window, key in spend_keys(when).items():
+        for window, key in spend_keys(when, zone).items():
             pipe.incrby(key, usd_micros)
             if window in SPEND_KEY_TTL:
                 pipe.expire(key, SPEND_KEY_TTL[window])

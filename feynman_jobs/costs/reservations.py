@@ -161,6 +161,7 @@ def request_meter(connection: Redis, settings: Settings, label: str) -> tuple[Ca
             usd_micros=usd,
             job_id="",
             job_type=label,
+            zone=settings.zone,
         )
 
     return guard, record

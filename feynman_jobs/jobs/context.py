@@ -142,4 +142,5 @@ def record_usage(model: str, tokens_in: int, tokens_out: int) -> None:
         usd_micros=usd,
         job_id=job.id,
         job_type=type_of(job.func_name),
+        zone=settings().zone,
     )

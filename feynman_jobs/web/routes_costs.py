@@ -47,7 +47,8 @@ def costs() -> dict[str, Any]:
     """Cost rollups by model and job type; the current window is computed live from the ledger."""
     query = parse_query(CostsQuery)
     length = rollups.WINDOW_LENGTH[query.granularity]
-    current = rollups.window_start(query.granularity, datetime.now(UTC))
+    zone = extension().settings.zone
+    current = rollups.window_start(query.granularity, datetime.now(UTC), zone)
     until = query.until or current + length
     since = query.since or until - DEFAULT_WINDOWS * length
     if since >= until:
@@ -61,7 +62,7 @@ def costs() -> dict[str, Any]:
         if w["window_start"] < utc_iso(current)
     ]
     if since <= current < until:
-        windows.append(rollups.compute_window(connection, query.granularity, current))
+        windows.append(rollups.compute_window(connection, query.granularity, current, zone))
     return {
         "granularity": query.granularity,
         "since": utc_iso(since),

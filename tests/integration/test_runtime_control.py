@@ -34,6 +34,7 @@ def test_budgets_and_limits_are_steered_at_run_time_by_operators(
         "FEYNMAN_ADMIN_TOKENS": ADMIN,
         "FEYNMAN_PRICES": json.dumps(PRICED),
         "FEYNMAN_LLM_RPH": "100",
+        "FEYNMAN_TIMEZONE": "Asia/Shanghai",
     }
     web, base = start_web(redis_url, tmp_path / "web.log", env)
     client = {"Authorization": f"Bearer {CLIENT}"}
@@ -58,6 +59,7 @@ def test_budgets_and_limits_are_steered_at_run_time_by_operators(
         [daily] = document["budgets"]
         assert (daily["budget"], daily["limit_usd"], daily["source"]) == ("daily", 1.0, "runtime")
         assert daily["changed_by"] == admin_name
+        assert daily["resets_at"].endswith("T16:00:00Z")  # midnight in Shanghai (FEYNMAN_TIMEZONE)
         assert f"budgets changed by {admin_name}: daily=1.0" in web.log()
         # Both gunicorn workers apply it to the next enqueue: one job's estimate fits, a second does not.
         assert http("POST", base + "/api/jobs", analyze_body("a"), client)[0] == 202
