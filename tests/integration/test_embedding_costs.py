@@ -27,9 +27,8 @@ DOCUMENTS = [
 
 
 def _ledger(redis: Redis) -> list[dict[str, str]]:
-    return [
-        {k.decode(): v.decode() for k, v in fields.items()} for _, fields in redis.xrange("feynman:ledger")
-    ]
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = redis.xrange("feynman:ledger")  # type: ignore[assignment]
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
 
 
 def test_embeddings_are_estimated_priced_recorded_limited_and_budgeted(

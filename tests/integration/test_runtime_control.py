@@ -128,7 +128,7 @@ def test_budgets_and_limits_are_steered_at_run_time_by_operators(
             "cli:",
         )
         limiter.acquire(10)  # no RPM any more; RPH 100 has room
-        bad = CliRunner().invoke(main, ["--redis-url", redis_url, "limits", "set", "chat.rpm=-3"])
-        assert bad.exit_code != 0
+        refused = CliRunner().invoke(main, ["--redis-url", redis_url, "limits", "set", "chat.rpm=-3"])
+        assert refused.exit_code != 0
     finally:
         web.stop()

@@ -19,7 +19,7 @@ def test_a_window_keeps_a_bounded_hash_whatever_the_limit(redis: Redis) -> None:
     tpm = Window.of("chat", "tpm")
     assert tpm.buckets == 63  # a call counts for at least 62 s, at most 63 s
     assert redis.hlen(tpm.key) <= 2  # one field per second used, never one per token
-    assert sum(int(v) for v in redis.hvals(tpm.key)) == 300 * 4000  # type: ignore[union-attr]
+    assert sum(int(v) for v in redis.hvals(tpm.key)) == 300 * 4000
     assert int(redis.memory_usage(tpm.key) or 0) < 1024
     figures = usage(redis, load_settings(llm_tpm=10_000_000))["chat"]["tpm"]
     assert (figures["limit"], figures["used"], figures["source"]) == (10_000_000, 1_200_000, "environment")

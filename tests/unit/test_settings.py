@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,7 +120,7 @@ def test_every_variable_is_in_the_readme_and_env_example() -> None:
 
 
 def test_a_budget_needs_a_price_for_every_remote_model() -> None:
-    embed = {"embeddings_base_url": "http://127.0.0.1:9/v1", "embeddings_model": "embed-x"}
+    embed: dict[str, Any] = {"embeddings_base_url": "http://127.0.0.1:9/v1", "embeddings_model": "embed-x"}
     with pytest.raises(
         ConfigError, match=r"no price for the remote model 'embed-x' \(FEYNMAN_EMBEDDINGS_MODEL\)"
     ):
