@@ -118,6 +118,19 @@ def catch_up(
     return rollups
 
 
+def costs_document(
+    connection: Redis, granularity: Granularity, since: datetime, until: datetime, zone: tzinfo = UTC
+) -> dict[str, Any]:
+    """`GET /api/costs` (and the costs page): stored rollups in [since, until), the current window live."""
+    current = window_start(granularity, datetime.now(UTC), zone)
+    windows = [
+        w for w in stored(connection, granularity, since, until) if w["window_start"] < utc_iso(current)
+    ]
+    if since <= current < until:
+        windows.append(compute_window(connection, granularity, current, zone))
+    return {"granularity": granularity, "since": utc_iso(since), "until": utc_iso(until), "windows": windows}
+
+
 def stored(
     connection: Redis, granularity: Granularity, since: datetime, until: datetime
 ) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from feynman_jobs.clock import utc_iso
 from feynman_jobs.costs import budget, rollups
 from feynman_jobs.costs.estimate import estimate_plan
 from feynman_jobs.costs.rollups import CostsQuery
@@ -55,17 +54,4 @@ def costs() -> dict[str, Any]:
         raise InvalidRequest("since must be before until", [FieldError("#/query/since", "not before until")])
     if until - since > 2000 * length:
         raise InvalidRequest("the range is too long", [FieldError("#/query/since", "at most 2000 windows")])
-    connection = extension().redis
-    windows = [
-        w
-        for w in rollups.stored(connection, query.granularity, since, until)
-        if w["window_start"] < utc_iso(current)
-    ]
-    if since <= current < until:
-        windows.append(rollups.compute_window(connection, query.granularity, current, zone))
-    return {
-        "granularity": query.granularity,
-        "since": utc_iso(since),
-        "until": utc_iso(until),
-        "windows": windows,
-    }
+    return rollups.costs_document(extension().redis, query.granularity, since, until, zone)
