@@ -19,18 +19,8 @@ from redis import Redis
 from feynman_jobs.costs import ledger, rollups
 from feynman_jobs.costs.ratelimit import ProviderLimiter
 from feynman_jobs.settings import load_settings
-from tests.support import Process, free_port, http, wait_until
+from tests.support import CHROMIUM, CHROMIUM_ARGS, http, start_web
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 USER, PASSWORD = "ops", "dashboard-secret-1"
 ZONE = "Asia/Shanghai"
 #: A model name that is markup: the page must show it as text.
@@ -79,10 +69,7 @@ def _pairs(document: dict[str, Any], key: str) -> dict[tuple[str, str], float]:
 
 
 def test_the_costs_page_draws_the_api_figures(redis_url: str, redis: Redis, tmp_path: Path) -> None:
-    port = free_port()
     env = {
-        "REDIS_URL": redis_url,
-        "PORT": str(port),
         "WEB_CONCURRENCY": "1",
         "FEYNMAN_DASHBOARD_USER": USER,
         "FEYNMAN_DASHBOARD_PASSWORD": PASSWORD,
@@ -91,9 +78,7 @@ def test_the_costs_page_draws_the_api_figures(redis_url: str, redis: Redis, tmp_
         "FEYNMAN_LLM_TPM": "20000",
         "FEYNMAN_TIMEZONE": ZONE,
     }
-    web = Process("web", env, tmp_path / "web.log")
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _ready(base, web), 30, "gunicorn to answer /readyz")
+    web, base = start_web(redis_url, tmp_path / "web.log", env)
     _spend(redis)
     ProviderLimiter(redis, load_settings(llm_tpm=20000), "chat").acquire(4500)
     try:
@@ -164,11 +149,3 @@ def test_the_costs_page_draws_the_api_figures(redis_url: str, redis: Redis, tmp_
             browser.close()
     finally:
         web.stop()
-
-
-def _ready(base: str, web: Process) -> bool:
-    assert web.proc.poll() is None, web.log()
-    try:
-        return http("GET", base + "/readyz")[0] == 200
-    except OSError:
-        return False
