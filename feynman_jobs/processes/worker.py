@@ -69,6 +69,9 @@ class FeynmanWorker(Worker):
         self._parent_pid = os.getpid()
         fence_after = self.job_monitoring_interval + 60 - FENCE_MARGIN_S
         self._fence = Fence(fence_after, horse=lambda: self.horse_pid, kill=self.kill_horse)
+        #: The execution of the job in hand. RQ forgets it as soon as the horse exits, before it reads
+        #: the job's status: an outage right then would leave the job started with nobody settling it.
+        self._in_hand: Execution | None = None
 
     # -- taking a job ----------------------------------------------------------------------------
 
@@ -102,6 +105,7 @@ class FeynmanWorker(Worker):
     def prepare_execution(self, job: Job) -> Execution:
         """RQ's execution record, then the claim: the job starts only if it is still this worker's."""
         execution = super().prepare_execution(job)
+        self._in_hand = execution
         if pending.claim(self.connection, self.name, job.id):
             return execution
         with self.connection.pipeline() as pipe:
@@ -267,6 +271,8 @@ class FeynmanWorker(Worker):
     def _settle(self, job: Job, queue: Queue, exc: Exception) -> None:
         """Once Redis is back: fail (and so retry) a job still started here, hand back one never started."""
         execution = next(iter(self.executions.values()), None)
+        if execution is None and self._in_hand is not None and self._in_hand.job_id == job.id:
+            execution = self._in_hand
         try:
             job.refresh()
         except NoSuchJobError:
@@ -276,6 +282,7 @@ class FeynmanWorker(Worker):
         if status == JobStatus.STARTED and execution is not None:
             exc_string = f"RedisConnectionLost: the connection to Redis was lost while the job ran ({exc})"
             self.handle_job_failure(job, queue, exc_string=exc_string, execution=execution)
+            pending.drop(self.connection, self.name, job.id)  # if the outage came before the claim's reply
         elif status == JobStatus.QUEUED:
             pending.hand_back(self.connection, self.name, job.id, queue.key)
             if execution is not None:
@@ -283,5 +290,6 @@ class FeynmanWorker(Worker):
                     execution.delete(job=job, pipeline=pipe)
                     pipe.execute()
         self.executions.clear()
+        self._in_hand = None
         self.set_state(WorkerStatus.IDLE)
         self.heartbeat()

@@ -166,7 +166,15 @@ def wait_all_finished(client: Redis, ids: list[str], timeout: float) -> Counter[
         counts.update(executions(client))
         return wanted <= set(counts)
 
-    wait_until(done, timeout, f"{len(ids)} jobs to finish", interval=0.5)
+    try:
+        wait_until(done, timeout, f"{len(ids)} jobs to finish", interval=0.5)
+    except AssertionError as exc:
+        missing = sorted(wanted - set(counts))
+        shown = {
+            job_id: client.hmget(f"rq:job:{job_id}", "status", "origin", "worker_name")
+            for job_id in missing[:5]
+        }
+        raise AssertionError(f"{exc}; {len(missing)} never finished, e.g. {shown}") from None
     return counts
 
 

@@ -63,7 +63,7 @@ def test_a_redis_restart_mid_load_loses_nothing_and_everyone_reconnects(stack: S
     stack.start_redis()
     ids, seen = clients.join()
     assert seen[503] > 0, f"the API should have answered 503 during the outage: {seen}"
-    counts = wait_all_finished(stack.client, ids, timeout=300)
+    counts = wait_all_finished(stack.client, ids, timeout=240)
     # Exactly one recorded completion per job. A job whose completion could not be written while
     # Redis was down ran again (at least once, never lost): at most one per worker at the outage.
     recorded = completions(stack.client, ids)
