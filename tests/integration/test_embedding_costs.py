@@ -88,6 +88,11 @@ def test_embeddings_are_estimated_priced_recorded_limited_and_budgeted(
         assert (code, problem["type"]) == (429, "urn:feynman-jobs:problem:rate-limited")
         assert 1 <= int(headers["Retry-After"]) <= 63
         assert len(provider.embedding_inputs) == 3
+        # A vectorize_documents job meeting the same limit is held (scheduled, not failed), sending nothing.
+        held = wait_for(base, enqueue(base, body)["id"], ("scheduled",))
+        assert held["held"]["reason"].startswith("embeddings rate limit reached (RPM 3)")
+        assert (held["error"], held["retries_left"]) == (None, held["max_retries"])
+        assert len(provider.embedding_inputs) == 3
 
         # Someone else spends the rest of the day's dollar: a search and a vectorize are both refused.
         redis.delete(*redis.keys("feynman:ratelimit*embeddings*"))

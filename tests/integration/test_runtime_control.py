@@ -130,5 +130,20 @@ def test_budgets_and_limits_are_steered_at_run_time_by_operators(
         limiter.acquire(10)  # no RPM any more; RPH 100 has room
         refused = CliRunner().invoke(main, ["--redis-url", redis_url, "limits", "set", "chat.rpm=-3"])
         assert refused.exit_code != 0
+        cli = ["--redis-url", redis_url, "budget"]
+        result = CliRunner(env={"FEYNMAN_PRICES": json.dumps(PRICED)}).invoke(
+            main, [*cli, "set", "--hourly", "0.25", "--total", "none"]
+        )
+        assert (result.exit_code, json.loads(result.output)) == (
+            0,
+            {"total": None, "daily": None, "hourly": 0.25},
+        )
+        budget = http("GET", base + "/api/budget", headers=client)[2]
+        assert [(b["budget"], b["limit_usd"]) for b in budget["budgets"]] == [("hourly", 0.25)]
+        assert budget["settings"]["hourly"]["changed_by"].startswith("cli:")
+        result = CliRunner().invoke(main, [*cli, "reset-total"])
+        assert result.output.startswith("total budget reset at ")
+        assert http("GET", base + "/api/budget", headers=client)[2]["total_reset_by"].startswith("cli:")
+        assert CliRunner().invoke(main, [*cli, "set", "--daily", "-1"]).exit_code != 0
     finally:
         web.stop()
