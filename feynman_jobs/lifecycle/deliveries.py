@@ -7,6 +7,7 @@ kept in one hash per job (`keys.webhook_deliveries`), read by the status documen
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -31,8 +32,6 @@ logger = logging.getLogger(__name__)
 #: Standard Webhooks message ids are opaque; this prefix makes ours recognisable in a receiver's log.
 DELIVERY_PREFIX = "msg_"
 
-_settings: Settings | None = None
-
 
 class Delivery(BaseModel):
     """One webhook message for one ending of a job, however many attempts it took."""
@@ -49,11 +48,10 @@ class Delivery(BaseModel):
     delivered_at: datetime | None = None
 
 
+@functools.cache
 def _service_settings() -> Settings:
-    global _settings
-    if _settings is None:
-        _settings = load_settings()
-    return _settings
+    """This process's settings, read once (the web process, a work horse, the scheduler)."""
+    return load_settings()
 
 
 def notify(connection: Redis, job: Job, event: str) -> str | None:
