@@ -87,6 +87,9 @@ def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FEYNMAN_EMBEDDINGS_BATCH", "0"),
         ("FEYNMAN_API_TOKENS", "long-enough-0123456,short"),
         ("FEYNMAN_ADMIN_TOKENS", "fifteen-chars-x"),
+        ("FEYNMAN_REDIS_SENTINELS", "10.0.0.1"),
+        ("FEYNMAN_REDIS_SENTINELS", "10.0.0.1:26379,10.0.0.2:port"),
+        ("FEYNMAN_REDIS_MIN_REPLICAS", "-1"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(
