@@ -5,13 +5,14 @@ from __future__ import annotations
 from redis import Redis
 
 from feynman_jobs.ops.findings import Finding
+from feynman_jobs.queueing.replication import online_replicas
 from feynman_jobs.settings import Settings
 
 
 def check_replication(connection: Redis, settings: Settings) -> Finding:
     """The master (as the sentinels name it), its connected replicas, and the replicas WAIT asks for."""
     info = connection.info("replication")
-    replicas = int(info.get("connected_slaves", 0))
+    replicas = online_replicas(info)
     where = ""
     if settings.redis_sentinels:
         host, port = connection.connection_pool.get_master_address()  # type: ignore[attr-defined]
@@ -24,11 +25,11 @@ def check_replication(connection: Redis, settings: Settings) -> Finding:
         return Finding(
             "redis-replication",
             False,
-            f"{where}{replicas} replica(s) connected but FEYNMAN_REDIS_MIN_REPLICAS={wanted}: "
-            "every enqueue will be refused with a 503 until enough replicas connect",
+            f"{where}{replicas} replica(s) online but FEYNMAN_REDIS_MIN_REPLICAS={wanted}: "
+            "every enqueue will be refused with a 503 until enough replicas are online",
         )
     waits = min(1, replicas) if wanted is None else wanted
-    detail = f"{where}{replicas} replica(s) connected; an enqueue waits for {waits}"
+    detail = f"{where}{replicas} replica(s) online; an enqueue waits for {waits}"
     if replicas == 0:
         detail += ": no replica, so losing the Redis host loses jobs"
         return Finding("redis-replication", False, detail, severity="warn")

@@ -2,7 +2,7 @@
 
 Redis replicates asynchronously, so a master that dies right after answering can take a job it
 acknowledged with it. `FEYNMAN_REDIS_MIN_REPLICAS` replicas must confirm the write first (default:
-as many as the master has connected, at most 1; 0 turns the wait off); when they do not within
+as many as the master has online, at most 1; 0 turns the wait off); when they do not within
 `WAIT_TIMEOUT_MS`, the request fails with `ReplicationUnconfirmed` (a 503) and the client's retry
 with the same idempotency key finds or rewrites the job (architecture §5).
 """
@@ -10,6 +10,7 @@ with the same idempotency key finds or rewrites the job (architecture §5).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from redis import Redis
 
@@ -52,12 +53,21 @@ def required_replicas(connection: Redis, settings: Settings) -> int:
 
 
 def connected_replicas(connection: Redis, *, fresh: bool = False) -> int:
-    """The master's connected replicas, read at most every REPLICA_COUNT_TTL_S per connection pool."""
+    """The master's online replicas, read at most every REPLICA_COUNT_TTL_S per connection pool."""
     pool = id(connection.connection_pool)
     now = time.monotonic()
     cached = _replica_counts.get(pool)
     if cached is not None and cached[0] > now and not fresh:
         return cached[1]
-    count = int(connection.info("replication").get("connected_slaves", 0))
+    count = online_replicas(connection.info("replication"))
     _replica_counts[pool] = (now + REPLICA_COUNT_TTL_S, count)
     return count
+
+
+def online_replicas(info: dict[str, Any]) -> int:
+    """Replicas in `INFO replication` that are online: one still loading its first sync cannot confirm."""
+    return sum(
+        1
+        for name, value in info.items()
+        if name.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )

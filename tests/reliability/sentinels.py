@@ -11,6 +11,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from feynman_jobs.queueing.replication import online_replicas
 from tests.support import free_port, wait_until
 
 #: The name the sentinels know the master by (FEYNMAN_REDIS_SENTINEL_MASTER).
@@ -104,7 +105,7 @@ class SentinelSet:
         wait_until(lambda: _answers(port), 10, f"redis on {port} to start")
 
     def _replicas_of(self, port: int) -> int:
-        return int(self.client(port).info("replication").get("connected_slaves", 0))
+        return online_replicas(self.client(port).info("replication"))
 
     def _sentinels_agree(self) -> bool:
         for port in self.sentinel_ports:
