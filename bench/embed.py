@@ -20,14 +20,13 @@ from typing import Any
 from redis import Redis
 from rq.job import JobStatus
 
-from feynman_jobs.jobs.vectorize import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS
 from feynman_jobs.lifecycle import submit
 from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import HashingProvider
 from feynman_jobs.queueing.requests import parse_enqueue_request
 from feynman_jobs.queueing.wiring import fetch_job, get_queue
 from feynman_jobs.settings import load_settings
-from feynman_jobs.text.chunk import chunk_text
+from feynman_jobs.text.chunk import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS, chunk_text
 from tests.samples import CONVERSATIONS
 from tests.support import Process, redis_server, wait_until
 

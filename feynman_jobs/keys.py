@@ -7,7 +7,7 @@ each key's owner, type and lifetime is in docs/architecture.md §4.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rq.defaults import RQ_KEY_PREFIX
 from rq.job import Job
@@ -88,11 +88,14 @@ def job_cost(job_id: str) -> str:
 
 
 def spend(window: str, at: datetime) -> str:
-    """The spend counter (USD micros) of budget `window` (total, daily, hourly) containing `at` (UTC)."""
+    """The spend counter (USD micros) of budget `window` (total, daily, hourly) containing `at`, whose
+    date and hour are local to FEYNMAN_TIMEZONE (the hour keeps its UTC offset: a repeated hour at a
+    clock change is two counters)."""
     if window == "daily":
         return f"{PREFIX}spend:day:{at:%Y-%m-%d}"
     if window == "hourly":
-        return f"{PREFIX}spend:hour:{at:%Y-%m-%dT%H}"
+        offset = "" if at.utcoffset() in (None, timedelta(0)) else f"{at:%z}"
+        return f"{PREFIX}spend:hour:{at:%Y-%m-%dT%H}{offset}"
     return f"{PREFIX}spend:total"
 
 
@@ -123,10 +126,26 @@ BUDGET_INFLIGHT = (
     PREFIX + "budget:inflight_total",
     PREFIX + "budget:inflight_deadlines",
 )
-#: The `limits` library builds its moving-window keys under this prefix.
+#: Budgets set at run time (PUT /api/budget): `total|daily|hourly` -> USD or `none`, when and by whom.
+CONTROL_BUDGETS = PREFIX + "control:budgets"
+#: Rate limits set at run time (PUT /api/limits): `chat.rpm`, `embeddings.tpm`, … -> value or `none`.
+CONTROL_LIMITS = PREFIX + "control:limits"
+#: Where rate-limit windows live (the `limits` library used this prefix before the bucketed windows).
 RATE_LIMIT_PREFIX = PREFIX + "ratelimit"
-#: Set (with a TTL) while the LLM provider has asked every caller to wait (a 429 with Retry-After).
-PROVIDER_BACKOFF = PREFIX + "ratelimit:llm:provider-backoff"
+
+
+def rate_window(namespace: str, name: str) -> str:
+    """The bucketed window of one rate limit (`rpm`, `tpm`, `rph`) of `llm` or `embeddings` calls: a
+    hash of bucket index -> count, at most a fixed number of fields whatever the limit."""
+    return f"{RATE_LIMIT_PREFIX}:{namespace}:{name}"
+
+
+def provider_backoff(namespace: str) -> str:
+    """Set (with a TTL) while a provider (`llm` or `embeddings`) has asked every caller to wait (a 429)."""
+    return f"{PREFIX}ratelimit:{namespace}:provider-backoff"
+
+
+PROVIDER_BACKOFF = provider_backoff("llm")
 
 # -- memory: records and the vector store, kept apart per learner ----------------------------------
 

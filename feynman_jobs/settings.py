@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -81,10 +82,15 @@ class Settings(BaseSettings):
     budget_hourly_usd: float | None = Field(None, ge=0, validation_alias="FEYNMAN_BUDGET_HOURLY_USD")
     llm_rpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_LLM_RPM")
     llm_tpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_LLM_TPM")
+    llm_rph: int | None = Field(None, gt=0, validation_alias="FEYNMAN_LLM_RPH")
+    embeddings_rpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_RPM")
+    embeddings_tpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_TPM")
+    embeddings_rph: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_RPH")
     result_ttl: int = Field(DEFAULT_RESULT_TTL, gt=0, validation_alias="FEYNMAN_RESULT_TTL")
     failure_ttl: int = Field(DEFAULT_FAILURE_TTL, gt=0, validation_alias="FEYNMAN_FAILURE_TTL")
     idempotency_ttl: int = Field(DEFAULT_IDEMPOTENCY_TTL, gt=0, validation_alias="FEYNMAN_IDEMPOTENCY_TTL")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, validation_alias="FEYNMAN_MAX_BODY_BYTES")
+    timezone: str = Field("UTC", validation_alias="FEYNMAN_TIMEZONE")
     log_level: str = Field("INFO", validation_alias="FEYNMAN_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="FEYNMAN_LOG_FORMAT")
     redis_sentinels: Annotated[tuple[tuple[str, int], ...], NoDecode] = Field(
@@ -115,6 +121,34 @@ class Settings(BaseSettings):
     def anonymous_mode(self) -> bool:
         """No bearer token of either kind is configured: loopback callers are served without one."""
         return not self.api_tokens and not self.admin_tokens
+
+    @property
+    def budget_variables(self) -> list[str]:
+        """The budget variables that are set."""
+        fields = ("budget_total_usd", "budget_daily_usd", "budget_hourly_usd")
+        return [
+            str(Settings.model_fields[f].validation_alias) for f in fields if getattr(self, f) is not None
+        ]
+
+    def unpriced_models(self) -> list[tuple[str, str]]:
+        """(variable, model) of each configured remote model that FEYNMAN_PRICES does not price."""
+        remote = [
+            ("FEYNMAN_LLM_MODEL", self.llm_model if self.llm_base_url else None),
+            ("FEYNMAN_EMBEDDINGS_MODEL", self.embeddings_model if self.embeddings_base_url else None),
+        ]
+        return [(variable, model) for variable, model in remote if model and model not in self.prices]
+
+    def price_problem(self, budgets: list[str]) -> str | None:
+        """Why these budgets cannot be kept: a remote model without a price would spend uncounted."""
+        unpriced = self.unpriced_models()
+        if not budgets or not unpriced:
+            return None
+        models = ", ".join(f"{model!r} ({variable})" for variable, model in unpriced)
+        return (
+            f"FEYNMAN_PRICES has no price for the remote model {models} while a budget is set "
+            f"({', '.join(budgets)}): its calls would cost $0 against the budget; add the model to "
+            "FEYNMAN_PRICES or unset the budget"
+        )
 
     @field_validator("redis_url")
     @classmethod
@@ -149,6 +183,20 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name, such as UTC or Asia/Shanghai") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """FEYNMAN_TIMEZONE: where days and hours begin for budgets, rollups and the costs page."""
+        return ZoneInfo(self.timezone)
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -158,10 +206,13 @@ class Settings(BaseSettings):
         return level
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read the settings from the environment; raise ConfigError naming the bad variable."""
+def load_settings(*, check_prices: bool = True, **overrides: object) -> Settings:
+    """Read the settings from the environment; raise ConfigError naming the bad variable.
+
+    With `check_prices`, a budget set while a remote model has no price is a ConfigError too (doctor
+    reads without it, to report the problem as a finding)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
@@ -173,3 +224,7 @@ def load_settings(**overrides: object) -> Settings:
         field = Settings.model_fields.get(match.group(1)) if match else None
         variable = field.validation_alias if field else "environment"
         raise ConfigError(f"bad configuration: {variable}: not valid JSON") from None
+    problem = settings.price_problem(settings.budget_variables) if check_prices else None
+    if problem:
+        raise ConfigError(f"bad configuration: {problem}")
+    return settings

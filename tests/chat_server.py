@@ -1,4 +1,5 @@
-"""Answers of an OpenAI-compatible chat-completions endpoint, and a counting fake provider to serve them."""
+"""Answers of an OpenAI-compatible chat-completions endpoint, and a counting fake provider to serve them
+(chat completions and embeddings)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from feynman_jobs.text.embed import HashingEmbedder
+
 #: What the test endpoint reports as usage for every successful call.
 PROMPT_TOKENS = 321
 COMPLETION_TOKENS = 123
+#: What the test endpoint bills for each text of an embeddings request.
+EMBEDDING_TOKENS_PER_INPUT = 50
 
 ANALYSIS_ZH: dict[str, Any] = {
     "key_ideas": ["光能转化为化学能", "光反应产生ATP和NADPH", "暗反应（卡尔文循环）固定二氧化碳"],
@@ -84,6 +89,7 @@ class FakeProvider:
     ever had in progress at once. Each marker follows a script of steps; its last step repeats."""
 
     PATH = "/v1/chat/completions"
+    EMBEDDINGS_PATH = "/v1/embeddings"
 
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
@@ -94,7 +100,11 @@ class FakeProvider:
         self._in_flight = 0
         self._scripts: dict[str, list[Step]] = {}
         self._lock = threading.Lock()
+        #: The number of texts of each embeddings request, in order.
+        self.embedding_inputs: list[int] = []
+        self._embedder = HashingEmbedder()
         server.expect_request(self.PATH, method="POST").respond_with_handler(self._handle)
+        server.expect_request(self.EMBEDDINGS_PATH, method="POST").respond_with_handler(self._embed)
 
     @property
     def url(self) -> str:
@@ -113,6 +123,25 @@ class FakeProvider:
             return then(body)
 
         return step
+
+    def _embed(self, request: Request) -> Response:
+        """Real vectors (the offline hashing embedder's), so a search finds what was indexed."""
+        body = json.loads(request.get_data())
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        with self._lock:
+            self.embedding_inputs.append(len(texts))
+        vectors = self._embedder.embed(texts)
+        tokens = EMBEDDING_TOKENS_PER_INPUT * len(texts)
+        answer = {
+            "object": "list",
+            "model": body["model"],
+            "data": [
+                {"object": "embedding", "index": i, "embedding": row.tolist()}
+                for i, row in enumerate(vectors)
+            ],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return Response(json.dumps(answer), content_type="application/json")
 
     def _handle(self, request: Request) -> Response:
         body = json.loads(request.get_data())

@@ -27,6 +27,19 @@ from tests.samples import CONVERSATIONS, TOPICS
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+#: Debian's chromium, which the browser tests drive with Playwright (its own browser download fails offline).
+CHROMIUM = "/usr/bin/chromium"
+# The flags this machine needs: no sandbox as root, and no background calls to a closed network.
+# Playwright adds --headless itself and starts every launch on a new, empty profile directory.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:

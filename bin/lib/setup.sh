@@ -35,6 +35,19 @@ ensure_redis_server() {
   exit 1
 }
 
+# promtool (Debian's prometheus package) checks deploy/prometheus/alerts.yml in bin/test.
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing promtool (Debian package prometheus, for the alert rules)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
+    command -v promtool >/dev/null 2>&1 && return 0
+  fi
+  echo "promtool is not installed. Install it with: sudo apt-get install -y prometheus" >&2
+  exit 1
+}
+
 # Debian's chromium for the browser test (Playwright drives it; its own browser download fails offline).
 ensure_chromium() {
   command -v chromium >/dev/null 2>&1 && return 0

@@ -17,8 +17,9 @@ from feynman_jobs.settings import Settings, load_settings
 class Context:
     """Settings read once, a Redis client opened only when a command needs it."""
 
-    def __init__(self, redis_url: str | None) -> None:
-        self.settings: Settings = load_settings(**({"redis_url": redis_url} if redis_url else {}))
+    def __init__(self, redis_url: str | None, *, check_prices: bool = True) -> None:
+        overrides = {"redis_url": redis_url} if redis_url else {}
+        self.settings: Settings = load_settings(check_prices=check_prices, **overrides)
         self._redis: Redis | None = None
 
     @property

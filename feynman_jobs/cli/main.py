@@ -11,7 +11,7 @@ from typing import Any
 import click
 from redis.exceptions import RedisError
 
-from feynman_jobs.cli import memories, operations
+from feynman_jobs.cli import memories, money, operations
 from feynman_jobs.cli.context import Context, echo_json, fail
 from feynman_jobs.errors import FeynmanError
 from feynman_jobs.lifecycle import submit
@@ -31,7 +31,8 @@ _NO_PROGRESS = Progress(fraction=0.0)
 def main(ctx: click.Context, redis_url: str | None) -> None:
     """feynman_jobs: background jobs for the Feynman tutor, on RQ and Redis."""
     try:
-        ctx.obj = Context(redis_url)
+        # doctor reports a budget with an unpriced model as a finding instead of refusing to start.
+        ctx.obj = Context(redis_url, check_prices=ctx.invoked_subcommand != "doctor")
     except FeynmanError as exc:
         raise fail(exc) from None
     ctx.call_on_close(ctx.obj.close)
@@ -154,7 +155,8 @@ def schedules_list(obj: Context) -> None:
 
 main.add_command(operations.queues_command)
 main.add_command(operations.costs_command)
-main.add_command(operations.budget_command)
+main.add_command(money.budget_group)
+main.add_command(money.limits_group)
 main.add_command(operations.pause_command)
 main.add_command(operations.resume_command)
 main.add_command(memories.memories_group)

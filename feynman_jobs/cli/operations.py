@@ -1,4 +1,4 @@
-"""Operator commands: queues, costs, budget, pause and resume (the same functions the API uses)."""
+"""Operator commands: queues, costs, pause and resume (the same functions the API uses)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 from redis.exceptions import RedisError
 
 from feynman_jobs.cli.context import Context, echo_json, fail
-from feynman_jobs.costs import budget, rollups
+from feynman_jobs.costs import rollups
 from feynman_jobs.lifecycle import control
 from feynman_jobs.ops import snapshot
 
@@ -30,20 +30,11 @@ def queues_command(obj: Context) -> None:
 def costs_command(obj: Context, granularity: rollups.Granularity, windows: int) -> None:
     """Cost rollups of the last WINDOWS windows; the current one computed live."""
     length = rollups.WINDOW_LENGTH[granularity]
-    current = rollups.window_start(granularity, datetime.now(UTC))
+    zone = obj.settings.zone
+    current = rollups.window_start(granularity, datetime.now(UTC), zone)
     try:
         stored = rollups.stored(obj.redis, granularity, current - (windows - 1) * length, current)
-        echo_json([*stored, rollups.compute_window(obj.redis, granularity, current)])
-    except RedisError as exc:
-        raise fail(exc) from None
-
-
-@click.command("budget")
-@click.pass_obj
-def budget_command(obj: Context) -> None:
-    """Each configured budget: limit, spent, reserved, remaining, reset time."""
-    try:
-        echo_json([window.as_dict() for window in budget.windows(obj.redis, obj.settings)])
+        echo_json([*stored, rollups.compute_window(obj.redis, granularity, current, zone)])
     except RedisError as exc:
         raise fail(exc) from None
 

@@ -11,14 +11,14 @@ ones still needed and gives back the rest (architecture §6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from redis import Redis
 
 from feynman_jobs import keys
-from feynman_jobs.clock import utc_iso
-from feynman_jobs.costs import ledger
+from feynman_jobs.clock import period_end, utc_iso
+from feynman_jobs.costs import control, ledger
 from feynman_jobs.errors import BudgetExceeded
 from feynman_jobs.settings import Settings
 
@@ -144,24 +144,20 @@ class BudgetWindow:
         )
 
 
-def configured(settings: Settings) -> bool:
-    """Whether any budget is set."""
-    return any(limit is not None for limit in _limits(settings).values())
+def configured(connection: Redis, settings: Settings) -> bool:
+    """Whether any budget is in force (set in the environment or at run time)."""
+    return any(limit is not None for limit in _limits(connection, settings).values())
 
 
-def _limits(settings: Settings) -> dict[str, float | None]:
-    return {
-        "total": settings.budget_total_usd,
-        "daily": settings.budget_daily_usd,
-        "hourly": settings.budget_hourly_usd,
-    }
+def _limits(connection: Redis, settings: Settings) -> dict[str, float | None]:
+    return {name: item.value for name, item in control.budgets(connection, settings).items()}
 
 
-def _resets(name: str, now: datetime) -> datetime | None:
+def _resets(name: str, now: datetime, zone: tzinfo) -> datetime | None:
     if name == "daily":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return period_end("day", now, zone)
     if name == "hourly":
-        return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return period_end("hour", now, zone)
     return None
 
 
@@ -173,14 +169,14 @@ def held(connection: Redis, pool: Pool = RESERVED) -> int:
 def windows(connection: Redis, settings: Settings, *, pool: Pool = RESERVED) -> list[BudgetWindow]:
     """Every configured budget with its current spend and the money held in `pool`."""
     now = datetime.now(UTC)
-    keys = ledger.spend_keys(now)
-    configured = {name: limit for name, limit in _limits(settings).items() if limit is not None}
+    keys = ledger.spend_keys(now, settings.zone)
+    configured = {name: limit for name, limit in _limits(connection, settings).items() if limit is not None}
     if not configured:
         return []
     values = connection.mget([keys[name] for name in configured])
     pooled = held(connection, pool)
     return [
-        BudgetWindow(name, round(limit * 1e6), int(spent or 0), pooled, _resets(name, now))
+        BudgetWindow(name, round(limit * 1e6), int(spent or 0), pooled, _resets(name, now, settings.zone))
         for (name, limit), spent in zip(configured.items(), values, strict=True)
     ]
 
@@ -196,10 +192,10 @@ def reserve(
 ) -> None:
     """Hold `amount_micros` for `member` for `ttl_s` seconds if every budget allows it, else raise
     BudgetExceeded. Holding the same member again only moves its deadline."""
-    limits = _limits(settings)
+    limits = _limits(connection, settings)
     if all(limit is None for limit in limits.values()):
         return
-    keys = ledger.spend_keys(datetime.now(UTC))
+    keys = ledger.spend_keys(datetime.now(UTC), settings.zone)
     names = list(limits)
     args = [member, amount_micros, max(1, ttl_s)]
     args += [-1 if limits[n] is None else round(limits[n] * 1e6) for n in names]  # type: ignore[operator]

@@ -7,9 +7,11 @@ from typing import Any
 
 from feynman_jobs.costs import ledger
 from feynman_jobs.providers.llm import LOCAL_ANALYZER, LOCAL_SUMMARIZER
-from feynman_jobs.providers.prompts import output_tokens
+from feynman_jobs.providers.prompts import MAX_OUTPUT_TOKENS, output_tokens
 from feynman_jobs.queueing.planning import JobPlan
 from feynman_jobs.settings import Settings
+from feynman_jobs.text.chunk import chunked_tokens
+from feynman_jobs.text.embed import HashingEmbedder
 from feynman_jobs.text.tokens import count_tokens
 
 #: Names the offline providers are recorded under in the ledger (and priced by, if listed).
@@ -19,6 +21,11 @@ LOCAL_MODELS = {
 }
 #: Instructions and JSON framing sent to a remote model on top of the conversation.
 PROMPT_OVERHEAD_TOKENS = 250
+#: The offline embedder's name (what vectorize_documents records without an embeddings endpoint).
+LOCAL_EMBEDDER = HashingEmbedder().name
+#: Tokens embedded for one memory record: its summary, key points and open questions are one model
+#: answer (at most MAX_OUTPUT_TOKENS), plus the topic.
+MEMORY_DOCUMENT_TOKENS = MAX_OUTPUT_TOKENS + 64
 
 
 @dataclass(frozen=True)
@@ -44,9 +51,21 @@ class Estimate:
 
 def model_for(job_type: str, settings: Settings) -> str | None:
     """The model a job type calls: the configured endpoint's, else the offline provider's (None: no model)."""
+    if job_type == "vectorize_documents":
+        return settings.embeddings_model if settings.embeddings_base_url else LOCAL_EMBEDDER
     if job_type not in LOCAL_MODELS:
         return None
     return settings.llm_model if settings.llm_base_url else LOCAL_MODELS[job_type]
+
+
+def embedding_tokens(kwargs: dict[str, Any]) -> int:
+    """Tokens vectorize_documents will embed: every chunk of every document (overlaps count twice);
+    a memory record, whose text is not written yet at enqueue, at its bound."""
+    if kwargs.get("memory_id") is not None:
+        return chunked_tokens(MEMORY_DOCUMENT_TOKENS)
+    return sum(
+        chunked_tokens(count_tokens(str(doc.get("text", "")))) for doc in kwargs.get("documents") or []
+    )
 
 
 def _text_of(kwargs: dict[str, Any]) -> str:
@@ -69,6 +88,9 @@ def estimate_plan(plan: JobPlan, settings: Settings) -> Estimate:
     if model is None:
         return Estimate(job_type, None, 0, 0, 0)
     kwargs = plan.kwargs
+    if job_type == "vectorize_documents":
+        tokens = embedding_tokens(kwargs)
+        return Estimate(job_type, model, tokens, 0, ledger.cost_usd_micros(settings.prices, model, tokens, 0))
     tokens_in, tokens_out = conversation_tokens(
         str(kwargs.get("topic", "")), list(kwargs.get("conversation", [])), remote=bool(settings.llm_base_url)
     )

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -24,8 +24,9 @@ from redis.exceptions import RedisError
 from feynman_jobs import keys, redisio
 from feynman_jobs.costs import budget, ledger
 from feynman_jobs.costs.estimate import estimate_plan
-from feynman_jobs.costs.ratelimit import ProviderLimiter
+from feynman_jobs.costs.ratelimit import MAX_WAIT_S, ProviderLimiter
 from feynman_jobs.errors import BudgetExceeded, HoldJob, ProviderRateLimited
+from feynman_jobs.providers.chat import CallGuard, CallKind, UsageRecorder
 from feynman_jobs.queueing.planning import JobPlan
 from feynman_jobs.settings import Settings
 
@@ -38,13 +39,15 @@ RESERVED_META = "reserved"
 MARGIN_S = 120
 #: The timeout assumed for a job whose hash does not say (RQ's default).
 DEFAULT_TIMEOUT_S = 180
+#: How long a model call made while answering a request waits for a rate limit before a 429.
+REQUEST_MAX_WAIT_S = 2.0
 #: Statuses after which a job spends nothing more.
 ENDED = {"finished", "failed", "stopped", "canceled"}
 
 
 def reserve_for(connection: Redis, settings: Settings, plans: list[JobPlan]) -> None:
     """Hold each planned job's estimate against the budgets, or raise BudgetExceeded holding nothing."""
-    if not budget.configured(settings):
+    if not budget.configured(connection, settings):
         return
     for index, plan in enumerate(plans):
         cost = estimate_plan(plan, settings).usd_micros
@@ -86,15 +89,19 @@ def guard_call(
     tokens_in: int,
     tokens_out: int,
     remote: bool,
+    kind: CallKind = "chat",
     execution_id: str = "",
     ttl_s: int = DEFAULT_TIMEOUT_S + MARGIN_S,
+    in_request: bool = False,
 ) -> Iterator[None]:
-    """Guard one model call: budgets (against its estimate) and, for a remote provider, rate limits.
+    """Guard one model call: budgets (against its estimate) and, for a remote provider, the rate
+    limits of its `kind`.
 
     Raises HoldJob when the call may not happen now. Record the actual usage inside the block, so
     the estimate is given back only once the real spend counts. The reservation lapses after `ttl_s`
     even if this process dies inside the block; `reconcile` gives it back sooner once the execution
-    it belongs to has ended.
+    it belongs to has ended. A call made while answering a request (`in_request`, a search's query
+    embedding) raises BudgetExceeded as it is and waits at most REQUEST_MAX_WAIT_S for a rate limit.
     """
     cost = ledger.cost_usd_micros(settings.prices, model, tokens_in, tokens_out)
     member = call_member(job_id, execution_id)
@@ -102,11 +109,14 @@ def guard_call(
         try:
             budget.reserve(connection, settings, member, cost, ttl_s=ttl_s, pool=budget.INFLIGHT)
         except BudgetExceeded as exc:
+            if in_request:
+                raise
             raise HoldJob(str(exc), exc.retry_after_s or budget.TOTAL_RECHECK_S) from None
     try:
-        limiter = ProviderLimiter(connection, settings) if remote else None
+        limiter = ProviderLimiter(connection, settings, kind) if remote else None
         if limiter is not None:
-            limiter.acquire(tokens_in + tokens_out)
+            wait = REQUEST_MAX_WAIT_S if in_request else MAX_WAIT_S
+            limiter.acquire(tokens_in + tokens_out, max_wait_s=wait)
         try:
             yield
         except ProviderRateLimited as exc:
@@ -116,6 +126,45 @@ def guard_call(
     finally:
         if cost > 0:
             budget.release(connection, member, pool=budget.INFLIGHT)
+
+
+def request_meter(connection: Redis, settings: Settings, label: str) -> tuple[CallGuard, UsageRecorder]:
+    """The guard and recorder of model calls made while answering a request, outside any job.
+
+    Their ledger entries carry job type `label` and no job id; a budget refusal is BudgetExceeded
+    and a rate limit met for over REQUEST_MAX_WAIT_S is HoldJob, both 429 problems at the web edge.
+    """
+
+    def guard(
+        model: str, tokens_in: int, tokens_out: int, *, remote: bool, kind: CallKind = "chat"
+    ) -> AbstractContextManager[None]:
+        return guard_call(
+            connection,
+            settings,
+            label,
+            model=model,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            remote=remote,
+            kind=kind,
+            ttl_s=MARGIN_S,
+            in_request=True,
+        )
+
+    def record(model: str, tokens_in: int, tokens_out: int) -> None:
+        usd = ledger.cost_usd_micros(settings.prices, model, tokens_in, tokens_out)
+        ledger.record_call(
+            connection,
+            model=model,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            usd_micros=usd,
+            job_id="",
+            job_type=label,
+            zone=settings.zone,
+        )
+
+    return guard, record
 
 
 def reconcile(connection: Redis) -> dict[str, int]:

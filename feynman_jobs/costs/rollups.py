@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
 from redis import Redis
 
 from feynman_jobs import keys, redisio
-from feynman_jobs.clock import utc_iso
+from feynman_jobs.clock import period_end, period_start, utc_iso
 from feynman_jobs.costs.ledger import LEDGER_RETENTION
 from feynman_jobs.queueing.payloads import text_only
 
@@ -34,18 +34,17 @@ class CostsQuery(BaseModel):
     until: Annotated[AwareDatetime, BeforeValidator(text_only)] | None = None
 
 
-def window_start(granularity: Granularity, at: datetime) -> datetime:
-    """The start of the hour or day (UTC) that contains `at`."""
-    at = at.astimezone(UTC)
-    if granularity == "hour":
-        return at.replace(minute=0, second=0, microsecond=0)
-    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+def window_start(granularity: Granularity, at: datetime, zone: tzinfo = UTC) -> datetime:
+    """The start (UTC) of the hour or day that contains `at`, where days begin in `zone`."""
+    return period_start(granularity, at, zone)
 
 
-def rollup_window(connection: Redis, granularity: Granularity, start: datetime) -> dict[str, Any]:
+def rollup_window(
+    connection: Redis, granularity: Granularity, start: datetime, zone: tzinfo = UTC
+) -> dict[str, Any]:
     """Fold the ledger entries of one window into its rollup; running it again gives the same rollup."""
-    rollup = compute_window(connection, granularity, start)
-    start = window_start(granularity, start)
+    rollup = compute_window(connection, granularity, start, zone)
+    start = window_start(granularity, start, zone)
     with connection.pipeline() as pipe:
         pipe.set(keys.rollup(granularity, start), json.dumps(rollup, sort_keys=True))
         pipe.zadd(keys.rollup_index(granularity), {keys.rollup(granularity, start): start.timestamp()})
@@ -53,10 +52,12 @@ def rollup_window(connection: Redis, granularity: Granularity, start: datetime) 
     return rollup
 
 
-def compute_window(connection: Redis, granularity: Granularity, start: datetime) -> dict[str, Any]:
+def compute_window(
+    connection: Redis, granularity: Granularity, start: datetime, zone: tzinfo = UTC
+) -> dict[str, Any]:
     """The rollup of one window, computed from the ledger without storing it."""
-    start = window_start(granularity, start)
-    end = start + WINDOW_LENGTH[granularity]
+    start = window_start(granularity, start, zone)
+    end = period_end(granularity, start, zone)
     first, last = int(start.timestamp() * 1000), int(end.timestamp() * 1000) - 1
     totals: dict[tuple[str, str], dict[str, int]] = defaultdict(
         lambda: {"calls": 0, "tokens_in": 0, "tokens_out": 0, "usd_micros": 0}
@@ -90,30 +91,44 @@ def compute_window(connection: Redis, granularity: Granularity, start: datetime)
 
 
 def catch_up(
-    connection: Redis, granularity: Granularity, now: datetime | None = None
+    connection: Redis, granularity: Granularity, now: datetime | None = None, zone: tzinfo = UTC
 ) -> list[dict[str, Any]]:
     """Roll up every window from the one after the last completed rollup through the current one."""
-    length = WINDOW_LENGTH[granularity]
-    current = window_start(granularity, now or datetime.now(UTC))
-    oldest = window_start(granularity, current - LEDGER_RETENTION)
+    current = window_start(granularity, now or datetime.now(UTC), zone)
+    oldest = window_start(granularity, current - LEDGER_RETENTION, zone)
     raw = connection.get(keys.rollup_marker(granularity))
     if raw:
-        start = datetime.fromisoformat(redisio.text(raw)) + length
+        start = period_end(granularity, datetime.fromisoformat(redisio.text(raw)), zone)
     else:  # the first run: from the oldest entry the ledger still holds
         first = redisio.xrange(connection, keys.LEDGER, "-", "+", 1)
         first_ms = int(first[0][0].decode().split("-")[0]) if first else None
         start = (
-            window_start(granularity, datetime.fromtimestamp(first_ms / 1000, UTC)) if first_ms else current
+            window_start(granularity, datetime.fromtimestamp(first_ms / 1000, UTC), zone)
+            if first_ms
+            else current
         )
     start = max(start, oldest)
     rollups = []
     while start <= current:
-        rollups.append(rollup_window(connection, granularity, start))
-        start += length
-    completed = current - length
+        rollups.append(rollup_window(connection, granularity, start, zone))
+        start = period_end(granularity, start, zone)
+    completed = window_start(granularity, current - timedelta(seconds=1), zone)
     if not raw or datetime.fromisoformat(redisio.text(raw)) < completed:
         connection.set(keys.rollup_marker(granularity), completed.isoformat())
     return rollups
+
+
+def costs_document(
+    connection: Redis, granularity: Granularity, since: datetime, until: datetime, zone: tzinfo = UTC
+) -> dict[str, Any]:
+    """`GET /api/costs` (and the costs page): stored rollups in [since, until), the current window live."""
+    current = window_start(granularity, datetime.now(UTC), zone)
+    windows = [
+        w for w in stored(connection, granularity, since, until) if w["window_start"] < utc_iso(current)
+    ]
+    if since <= current < until:
+        windows.append(compute_window(connection, granularity, current, zone))
+    return {"granularity": granularity, "since": utc_iso(since), "until": utc_iso(until), "windows": windows}
 
 
 def stored(

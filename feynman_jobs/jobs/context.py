@@ -18,6 +18,7 @@ from rq.job import Job
 from feynman_jobs.costs import ledger, reservations
 from feynman_jobs.errors import HoldJob
 from feynman_jobs.lifecycle.status import REASKED_META
+from feynman_jobs.providers.chat import CallKind
 from feynman_jobs.queueing.catalog import type_of
 from feynman_jobs.settings import Settings, load_settings
 
@@ -76,7 +77,9 @@ def execution_id() -> str:
     return os.environ.get("RQ_EXECUTION_ID", "")
 
 
-def model_call(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> AbstractContextManager[None]:
+def model_call(
+    model: str, tokens_in: int, tokens_out: int, *, remote: bool, kind: CallKind = "chat"
+) -> AbstractContextManager[None]:
     """Guard one model call of the current job: budgets and rate limits (raises HoldJob)."""
     job = current_job()
     timeout = job.timeout if job.timeout and job.timeout > 0 else reservations.DEFAULT_TIMEOUT_S
@@ -88,6 +91,7 @@ def model_call(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> 
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         remote=remote,
+        kind=kind,
         execution_id=execution_id(),
         ttl_s=int(timeout) + reservations.MARGIN_S,
     )
@@ -138,4 +142,5 @@ def record_usage(model: str, tokens_in: int, tokens_out: int) -> None:
         usd_micros=usd,
         job_id=job.id,
         job_type=type_of(job.func_name),
+        zone=settings().zone,
     )

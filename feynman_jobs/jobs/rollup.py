@@ -7,7 +7,7 @@ from typing import Any
 
 from feynman_jobs.clock import parse_utc
 from feynman_jobs.costs import rollups
-from feynman_jobs.jobs.context import connection, current_job, log_extra
+from feynman_jobs.jobs.context import connection, current_job, log_extra, settings
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +18,8 @@ def rollup_costs(granularity: rollups.Granularity, window_start: str | None = No
     if granularity not in rollups.WINDOW_LENGTH:
         raise ValueError(f"granularity must be hour or day, not {granularity!r}")
     if window_start is not None:
-        windows = [rollups.rollup_window(connection(), granularity, parse_utc(window_start))]
+        windows = [rollups.rollup_window(connection(), granularity, parse_utc(window_start), settings().zone)]
     else:
-        windows = rollups.catch_up(connection(), granularity)
+        windows = rollups.catch_up(connection(), granularity, zone=settings().zone)
     logger.info("rolled up %s granularity=%s windows=%d", log_extra(job), granularity, len(windows))
     return {"granularity": granularity, "windows": windows}

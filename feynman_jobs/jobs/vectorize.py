@@ -11,6 +11,7 @@ from feynman_jobs.jobs.context import (
     current_job,
     holdable,
     log_extra,
+    model_call,
     record_usage,
     set_progress,
     settings,
@@ -18,13 +19,9 @@ from feynman_jobs.jobs.context import (
 from feynman_jobs.memory.records import adopt_legacy_memory, load_memory
 from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import get_embedder
-from feynman_jobs.text.chunk import chunk_text
+from feynman_jobs.text.chunk import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS, chunk_text
 
 logger = logging.getLogger(__name__)
-
-#: Chunk size and overlap in count_tokens units: a few sentences, repeating the previous chunk's tail.
-CHUNK_TOKENS = 200
-CHUNK_OVERLAP_TOKENS = 40
 
 
 def memory_document(record: dict[str, Any]) -> dict[str, Any]:
@@ -76,9 +73,8 @@ def vectorize_documents(
     dim = 0
     for index, document in enumerate(documents):
         chunks = chunk_text(document["text"], max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS)
-        embedded = embedder.embed(chunks)
-        if embedded.tokens:
-            record_usage(embedder.name, embedded.tokens, 0)
+        # Each request is guarded (budgets, embeddings rate limits) and recorded, like a chat call.
+        embedded = embedder.embed(chunks, guard=model_call, record=record_usage)
         dim = embedded.vectors.shape[1] or dim
         store.upsert(
             namespace, document["id"], chunks, embedded.vectors, document.get("metadata"), model=embedder.name

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from feynman_jobs import keys
 from feynman_jobs.memory.vectors import VectorStore
+from feynman_jobs.providers.chat import CallGuard, UsageRecorder, no_guard
 from feynman_jobs.providers.embedders import Embedder
 from feynman_jobs.queueing.payloads import NAMESPACE_PATTERN, Identifier, not_a_memory_namespace
 
@@ -78,9 +79,16 @@ class SearchResults(BaseModel):
     hits: list[SearchHit]
 
 
-def search(store: VectorStore, embedder: Embedder, query: SearchQuery) -> SearchResults:
-    """Embed the query once and rank the chunks of every source together."""
-    vector = embedder.embed([query.q]).vectors[0]
+def search(
+    store: VectorStore,
+    embedder: Embedder,
+    query: SearchQuery,
+    *,
+    guard: CallGuard = no_guard,
+    record: UsageRecorder | None = None,
+) -> SearchResults:
+    """Embed the query once (a model call: guarded, recorded) and rank the chunks of all sources together."""
+    vector = embedder.embed([query.q], guard=guard, record=record).vectors[0]
     sources = [(name, name) for name in query.namespaces]
     if query.learner_id is not None:
         sources.insert(0, (keys.MEMORY_NAMESPACE, keys.memory_namespace(query.learner_id)))

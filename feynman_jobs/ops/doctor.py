@@ -13,6 +13,7 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.costs import control
 from feynman_jobs.ops.exposure import check_access, check_redis_config
 from feynman_jobs.ops.findings import Finding
 from feynman_jobs.ops.replicas import check_replication
@@ -42,11 +43,29 @@ def diagnose(connection: Redis, settings: Settings) -> list[Finding]:
     findings += check_redis_config(connection, settings.redis_url)
     findings.append(check_replication(connection, settings))
     findings.append(access)
+    findings.append(check_prices(connection, settings))
     findings += check_workers(connection)
     findings.append(check_scheduler(connection))
     findings.append(check_serialized_data(connection))
     findings += check_versions()
     return findings
+
+
+def check_prices(connection: Redis, settings: Settings) -> Finding:
+    """Every remote model priced while a budget is in force, from the environment or set at run time
+    (else its calls would spend uncounted)."""
+    budgets = [
+        f"FEYNMAN_BUDGET_{name.upper()}_USD"
+        if item.source == "environment"
+        else f"the {name} budget set at run time"
+        for name, item in control.budgets(connection, settings).items()
+        if item.value is not None
+    ]
+    problem = settings.price_problem(budgets)
+    if problem:
+        return Finding("prices", False, problem)
+    priced = len(settings.prices)
+    return Finding("prices", True, f"{priced} model(s) priced; every remote model a budget needs is priced")
 
 
 def check_workers(connection: Redis) -> list[Finding]:

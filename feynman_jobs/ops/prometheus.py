@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from feynman_jobs import keys
-from feynman_jobs.costs import budget, ledger
+from feynman_jobs.costs import budget, ledger, ratelimit
 from feynman_jobs.lifecycle import outcomes
 from feynman_jobs.ops.snapshot import REGISTRIES, paused, queue_summary
 from feynman_jobs.queueing.wiring import JsonJob
@@ -49,6 +49,7 @@ class RedisCollector(Collector):
         yield from self._jobs()
         yield from self._costs()
         yield from self._budgets()
+        yield from self._limits()
 
     def _queues(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(PREFIX + "queue_depth", "Jobs waiting in the queue.", labels=["queue"])
@@ -130,6 +131,19 @@ class RedisCollector(Collector):
             spent.add_metric([window.name], window.spent_micros / 1_000_000)
             remaining.add_metric([window.name], window.remaining_micros / 1_000_000)
         yield from (limit, spent, remaining)
+
+    def _limits(self) -> Iterator[Metric]:
+        labels = ["kind", "limit"]
+        limit = GaugeMetricFamily(PREFIX + "ratelimit_limit", "Rate limit in force.", labels=labels)
+        used = GaugeMetricFamily(
+            PREFIX + "ratelimit_used", "What the rate limit's current window holds.", labels=labels
+        )
+        for kind, named in ratelimit.usage(self.connection, self.settings).items():
+            for name, figures in named.items():
+                if figures["limit"] is not None:
+                    limit.add_metric([kind, name], figures["limit"])
+                    used.add_metric([kind, name], figures["used"])
+        yield from (limit, used)
 
 
 def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:

@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -23,15 +23,21 @@ logger = logging.getLogger(__name__)
 UsageRecorder = Callable[[str, int, int], None]
 
 
+#: The two kinds of model call, each with its own rate limits: chat completions and embeddings.
+CallKind = Literal["chat", "embeddings"]
+
+
 class CallGuard(Protocol):
     """Wraps one model call (model, estimated tokens in and out); may raise HoldJob before it."""
 
     def __call__(
-        self, model: str, tokens_in: int, tokens_out: int, *, remote: bool
+        self, model: str, tokens_in: int, tokens_out: int, *, remote: bool, kind: CallKind = "chat"
     ) -> AbstractContextManager[None]: ...
 
 
-def no_guard(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> AbstractContextManager[None]:
+def no_guard(
+    model: str, tokens_in: int, tokens_out: int, *, remote: bool, kind: CallKind = "chat"
+) -> AbstractContextManager[None]:
     """No budget or rate limit (outside a job)."""
     return nullcontext()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 from itertools import accumulate
 
 from feynman_jobs.text.tokens import sentence_spans, token_units
@@ -10,6 +11,9 @@ from feynman_jobs.text.tokens import sentence_spans, token_units
 _CLAUSE_MARKS = frozenset("，、；：,;:—")
 #: A cut at a sentence (or clause) end is taken if the chunk is at least this full; else words are cut.
 MIN_FILL = 0.5
+#: Chunk size and overlap in count_tokens units: a few sentences, repeating the previous chunk's tail.
+CHUNK_TOKENS = 200
+CHUNK_OVERLAP_TOKENS = 40
 
 
 def _units(text: str, cap: float) -> list[tuple[int, int, float]]:
@@ -26,7 +30,9 @@ def _units(text: str, cap: float) -> list[tuple[int, int, float]]:
     return units
 
 
-def chunk_text(text: str, *, max_tokens: int = 200, overlap_tokens: int = 40) -> list[str]:
+def chunk_text(
+    text: str, *, max_tokens: int = CHUNK_TOKENS, overlap_tokens: int = CHUNK_OVERLAP_TOKENS
+) -> list[str]:
     """Chunks of at most max_tokens (count_tokens), each starting with ~overlap_tokens of the previous one."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
@@ -66,3 +72,8 @@ def chunk_text(text: str, *, max_tokens: int = 200, overlap_tokens: int = 40) ->
         else:
             next_start = first if overlap_tokens else cut
         start, previous_cut = next_start, cut
+
+
+def chunked_tokens(tokens: int) -> int:
+    """Tokens the chunks of a text of `tokens` tokens add up to (overlaps counted again), for estimates."""
+    return math.ceil(tokens * CHUNK_TOKENS / (CHUNK_TOKENS - CHUNK_OVERLAP_TOKENS))

@@ -8,8 +8,10 @@ from redis import Redis
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.settings import Settings, load_settings
 from feynman_jobs.web import (
+    costs_page,
     openapi,
     routes_batches,
+    routes_control,
     routes_costs,
     routes_health,
     routes_jobs,
@@ -31,6 +33,7 @@ ROUTE_MODULES = (
     routes_batches,
     routes_queues,
     routes_costs,
+    routes_control,
     routes_search,
     routes_learners,
     openapi,
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None) 
     _register(app, settings, redis)
     init_access(app)  # every request of this app, the dashboard's included, before anything else runs
     init_dashboard(app, settings)
+    app.register_blueprint(costs_page.bp)
     init_headers(app)
     register_handlers(app)
     return app

@@ -35,7 +35,7 @@ Role = Literal["public", "client", "operator"]
 View = TypeVar("View", bound=Callable[..., object])
 _ROLE = "__feynman_access__"
 #: Blueprints of the operator pages: the dashboard's basic auth opens these, and nothing else.
-OPERATOR_PAGES = frozenset({"rq_dashboard", "feynman_dashboard"})
+OPERATOR_PAGES = frozenset({"rq_dashboard", "feynman_dashboard", "feynman_costs_page"})
 #: Methods that never change state (the service keeps it that way: no state change through GET).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Fetch metadata values of a request a page of this origin made, or a person typed.

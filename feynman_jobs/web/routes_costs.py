@@ -1,11 +1,10 @@
-"""Cost control over HTTP: estimate a job, read cost rollups, read the budgets."""
+"""Cost control over HTTP: estimate a job, read cost rollups (budgets and limits: routes_control)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from feynman_jobs.clock import utc_iso
 from feynman_jobs.costs import budget, rollups
 from feynman_jobs.costs.estimate import estimate_plan
 from feynman_jobs.costs.rollups import CostsQuery
@@ -47,39 +46,12 @@ def costs() -> dict[str, Any]:
     """Cost rollups by model and job type; the current window is computed live from the ledger."""
     query = parse_query(CostsQuery)
     length = rollups.WINDOW_LENGTH[query.granularity]
-    current = rollups.window_start(query.granularity, datetime.now(UTC))
+    zone = extension().settings.zone
+    current = rollups.window_start(query.granularity, datetime.now(UTC), zone)
     until = query.until or current + length
     since = query.since or until - DEFAULT_WINDOWS * length
     if since >= until:
         raise InvalidRequest("since must be before until", [FieldError("#/query/since", "not before until")])
     if until - since > 2000 * length:
         raise InvalidRequest("the range is too long", [FieldError("#/query/since", "at most 2000 windows")])
-    connection = extension().redis
-    windows = [
-        w
-        for w in rollups.stored(connection, query.granularity, since, until)
-        if w["window_start"] < utc_iso(current)
-    ]
-    if since <= current < until:
-        windows.append(rollups.compute_window(connection, query.granularity, current))
-    return {
-        "granularity": query.granularity,
-        "since": utc_iso(since),
-        "until": utc_iso(until),
-        "windows": windows,
-    }
-
-
-@bp.get("/budget")
-@documented(responses={200: None})
-@clients
-def read_budget() -> dict[str, Any]:
-    """Each configured budget: limit, spent, reserved by accepted jobs, remaining, reset time."""
-    ext = extension()
-    windows = budget.windows(ext.redis, ext.settings)
-    inflight = budget.windows(ext.redis, ext.settings, pool=budget.INFLIGHT)
-    return {
-        "budgets": [window.as_dict() for window in windows],
-        "inflight_usd": inflight[0].reserved_micros / 1e6 if inflight else 0.0,
-        "limits_configured": bool(windows),
-    }
+    return rollups.costs_document(extension().redis, query.granularity, since, until, zone)

@@ -22,21 +22,19 @@ from redis import Redis
 from rq.registry import FailedJobRegistry
 
 from feynman_jobs.queueing.wiring import get_queue
-from tests.support import Process, enqueue, free_port, http, sample, wait_for, wait_until
+from tests.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Process,
+    enqueue,
+    free_port,
+    http,
+    sample,
+    wait_for,
+    wait_until,
+)
 
-CHROMIUM = "/usr/bin/chromium"
 USER, PASSWORD = "ops", "dashboard-secret-1"
-# The flags this machine needs: no sandbox as root, and no background calls to a closed network.
-# Playwright adds --headless itself and starts every launch on a new, empty profile directory.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None, reason="Debian chromium is not installed (bin/test installs it as root)"

@@ -140,7 +140,9 @@ def test_the_inline_retry_passes_the_guard_again(httpserver: HTTPServer, usage: 
     guarded: list[str] = []
 
     @contextmanager
-    def guard(model: str, tokens_in: int, tokens_out: int, *, remote: bool) -> Iterator[None]:
+    def guard(
+        model: str, tokens_in: int, tokens_out: int, *, remote: bool, kind: str = "chat"
+    ) -> Iterator[None]:
         guarded.append(model)
         yield
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,3 +120,15 @@ def test_every_variable_is_in_the_readme_and_env_example() -> None:
         variable = str(field.validation_alias)
         assert f"`{variable}`" in readme, variable
         assert f"\n{variable}=" in example, variable
+
+
+def test_a_budget_needs_a_price_for_every_remote_model() -> None:
+    embed: dict[str, Any] = {"embeddings_base_url": "http://127.0.0.1:9/v1", "embeddings_model": "embed-x"}
+    with pytest.raises(
+        ConfigError, match=r"no price for the remote model 'embed-x' \(FEYNMAN_EMBEDDINGS_MODEL\)"
+    ):
+        load_settings(budget_hourly_usd=1.0, **embed)
+    assert load_settings(**embed).unpriced_models() == [("FEYNMAN_EMBEDDINGS_MODEL", "embed-x")]  # no budget
+    priced = {"embed-x": {"input_per_mtok": 0.02, "output_per_mtok": 0}}
+    assert load_settings(budget_hourly_usd=1.0, prices=priced, **embed).unpriced_models() == []
+    assert load_settings(budget_total_usd=0.0).budget_variables == ["FEYNMAN_BUDGET_TOTAL_USD"]  # offline
