@@ -43,6 +43,11 @@ IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still
 BUDGET_EXCEEDED = (
     "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
 )
+#: What a 503 means for a route that enqueues (it may wait for a replica, queueing/replication.py).
+NOT_REPLICATED = (
+    "`redis-unavailable`: Redis cannot be reached, retry after Retry-After; `replication-unconfirmed`: "
+    "no replica confirmed the job within 500 ms, retry with the same idempotency key"
+)
 #: The problem of a route whose query parameters fail validation.
 QUERY_PROBLEM = {422: "`invalid-request`: a query parameter is invalid; `errors` points at each"}
 View = TypeVar("View", bound=Callable[..., Any])
