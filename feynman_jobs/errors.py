@@ -189,6 +189,17 @@ class QueueFull(FeynmanError):
         return {"queue": self.queue, "depth": self.depth, "limit": self.limit, "adding": self.adding}
 
 
+class ReplicationUnconfirmed(FeynmanError):
+    """Redis took the write but fewer replicas than required confirmed it in time (WAIT)."""
+
+    retry_after_s = 1.0
+
+    def __init__(self, wanted: int, confirmed: int) -> None:
+        super().__init__(f"{confirmed} of {wanted} replica(s) confirmed the write in time")
+        self.wanted = wanted
+        self.confirmed = confirmed
+
+
 class VectorSpaceMismatch(FeynmanError):
     """A namespace indexed with one embedder, written or searched with another: re-index it first."""
 

@@ -33,6 +33,8 @@ PREFIX = "feynman:"
 JOBS_INDEX = PREFIX + "jobs:index"
 #: The counter those scores come from.
 JOBS_SEQUENCE = PREFIX + "jobs:seq"
+#: Bumped before each WAIT: a write on the waiting connection, after the enqueue it must cover.
+REPLICATION_FENCE = PREFIX + "replication:fence"
 
 
 def jobs_by_type(job_type: str) -> str:

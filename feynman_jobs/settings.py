@@ -8,7 +8,15 @@ import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from feynman_jobs.errors import ConfigError
@@ -93,6 +101,15 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(None, validation_alias="FEYNMAN_WEBHOOK_SECRET")
     webhook_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="FEYNMAN_WEBHOOK_HOSTS")
     max_queued: int | None = Field(None, gt=0, validation_alias="FEYNMAN_MAX_QUEUED")
+    redis_sentinels: Annotated[tuple[tuple[str, int], ...], NoDecode] = Field(
+        (), validation_alias="FEYNMAN_REDIS_SENTINELS"
+    )
+    redis_sentinel_master: str | None = Field(None, validation_alias="FEYNMAN_REDIS_SENTINEL_MASTER")
+    redis_sentinel_password: SecretStr | None = Field(
+        None, validation_alias="FEYNMAN_REDIS_SENTINEL_PASSWORD"
+    )
+    #: None: as many replicas as the master has connected, at most 1; 0: no WAIT.
+    redis_min_replicas: int | None = Field(None, ge=0, le=16, validation_alias="FEYNMAN_REDIS_MIN_REPLICAS")
 
     @field_validator("api_tokens", "admin_tokens", mode="before")
     @classmethod
@@ -161,6 +178,25 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        addresses = []
+        for part in (part.strip() for part in value.split(",") if part.strip()):
+            host, _, port = part.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{part!r} is not host:port")
+            addresses.append((host.strip("[]"), int(port)))
+        return tuple(addresses)
+
+    @model_validator(mode="after")
+    def _check_sentinel_master(self) -> Settings:
+        if self.redis_sentinels and not self.redis_sentinel_master:
+            raise ValueError("FEYNMAN_REDIS_SENTINELS needs FEYNMAN_REDIS_SENTINEL_MASTER, the master's name")
+        return self
 
     @field_validator("llm_base_url", "embeddings_base_url")
     @classmethod

@@ -60,3 +60,16 @@ ensure_chromium() {
   echo "chromium is not installed; the browser test will be skipped." >&2
   echo "Install it with: sudo apt-get install -y chromium" >&2
 }
+
+# Debian's faketime (libfaketime) for the multi-host test: one worker host runs with its clock an hour off.
+ensure_faketime() {
+  command -v faketime >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing faketime (Debian package, for the multi-host test)"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q faketime >/dev/null
+    command -v faketime >/dev/null 2>&1 && return 0
+  fi
+  echo "faketime is not installed; the multi-host test will be skipped." >&2
+  echo "Install it with: sudo apt-get install -y faketime" >&2
+}

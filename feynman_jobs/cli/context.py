@@ -10,7 +10,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from feynman_jobs.errors import InvalidRequest
-from feynman_jobs.queueing.wiring import connect
+from feynman_jobs.queueing.connection import connect
 from feynman_jobs.settings import Settings, load_settings
 
 
@@ -25,7 +25,7 @@ class Context:
     @property
     def redis(self) -> Redis:
         if self._redis is None:
-            self._redis = connect(self.settings.redis_url)
+            self._redis = connect(self.settings)
         return self._redis
 
     def close(self) -> None:

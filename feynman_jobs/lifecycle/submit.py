@@ -1,8 +1,9 @@
 """Accepting work: a request becomes planned jobs, budget reservations and one Redis transaction.
 
 The order is the contract (architecture §3): validate and plan everything, claim the idempotency
-key, reserve the estimate against the budgets, then write every job in one MULTI/EXEC. Anything
-refused on the way gives back what it took, so a refused request leaves nothing behind.
+key, reserve the estimate against the budgets, then write every job in one MULTI/EXEC, then wait for
+the replicas (queueing/replication.py). Anything refused before the write gives back what it took, so
+a refused request leaves nothing behind; once written, the idempotency key makes a retry safe.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from redis import Redis
 from feynman_jobs import keys
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.queueing import backpressure, graph, idempotency, writer
+from feynman_jobs.queueing import backpressure, graph, idempotency, replication, writer
 from feynman_jobs.queueing.catalog import CLIENTS, Audience
 from feynman_jobs.queueing.planning import JobPlan, plan_job
 from feynman_jobs.queueing.requests import EnqueueRequest
@@ -49,6 +50,8 @@ def submit(
     writer.check_dependencies(connection, plans[0].depends_on)
     held = idempotency.claim(connection, request.idempotency_key, plans[0].job_id)
     if held.existing:
+        # A retry after a 503 from the wait below: the job exists, but may still not be on a replica.
+        replication.confirm(connection, settings)
         return Submitted(held.existing, created=False)
     try:
         backpressure.check_room(connection, settings.max_queued, plans)
@@ -58,6 +61,8 @@ def submit(
         idempotency.release(connection, held)
         reservations.release_for(connection, plans)
         raise
+    # Written and claimed: a 503 from here on is safe to retry with the same idempotency key.
+    replication.confirm(connection, settings)
     return Submitted(jobs[0], created=True)
 
 
@@ -118,6 +123,7 @@ def submit_batch(
         existing = [result.job.id for result in results if result is not None]
         connection.rpush(keys.batch(batch_id), *existing)
         connection.expire(keys.batch(batch_id), max(settings.result_ttl, settings.failure_ttl))
+        replication.confirm(connection, settings)
         return batch_id, [result for result in results if result is not None]
     to_write = [
         replace(plan, depends_on=[renamed.get(dep, dep) for dep in plan.depends_on]) for plan in to_write
@@ -140,6 +146,7 @@ def submit_batch(
             idempotency.release(connection, held)
         reservations.release_for(connection, to_write)
         raise
+    replication.confirm(connection, settings)
     for index, group in enumerate(plans):
         if results[index] is None:
             results[index] = Submitted(written[group[0].job_id], created=True)

@@ -16,6 +16,7 @@ from feynman_jobs import keys, redisio
 from feynman_jobs.costs import control
 from feynman_jobs.ops.exposure import check_access, check_redis_config
 from feynman_jobs.ops.findings import Finding
+from feynman_jobs.ops.replicas import check_replication
 from feynman_jobs.ops.snapshot import REGISTRIES
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
 from feynman_jobs.settings import Settings
@@ -40,6 +41,7 @@ def diagnose(connection: Redis, settings: Settings) -> list[Finding]:
         return [Finding("redis", False, f"cannot be reached: {exc}"), access]
     findings = [Finding("redis", True, f"reachable, Redis {info.get('redis_version', '?')}")]
     findings += check_redis_config(connection, settings.redis_url)
+    findings.append(check_replication(connection, settings))
     findings.append(access)
     findings.append(check_prices(connection, settings))
     findings += check_workers(connection)

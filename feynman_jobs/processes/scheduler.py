@@ -22,7 +22,8 @@ from rq_scheduler import Scheduler
 
 from feynman_jobs.processes import schedules
 from feynman_jobs.processes.upkeep import Upkeep
-from feynman_jobs.queueing.wiring import JsonJob, JsonQueue, connect
+from feynman_jobs.queueing.connection import connect
+from feynman_jobs.queueing.wiring import JsonJob, JsonQueue
 from feynman_jobs.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def run(settings: Settings, interval: float) -> None:
     backoff = 1.0
     upkeep = Upkeep(settings.failure_ttl)
     while not ResilientScheduler.stopping:
-        connection = connect(settings.redis_url)
+        connection = connect(settings)
         try:
             schedules.sync(connection)
             scheduler = ResilientScheduler(

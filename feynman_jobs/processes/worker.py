@@ -40,6 +40,7 @@ from feynman_jobs.lifecycle import recovery, timeline
 from feynman_jobs.lifecycle.outcomes import record_attempt_error
 from feynman_jobs.processes.horse import Fence, die_with_parent, kill_fresh_horse
 from feynman_jobs.processes.popping import PoppingQueue
+from feynman_jobs.processes.scheduling import ServerClockScheduling
 from feynman_jobs.queueing import pending
 
 LOST_REDIS = (RedisConnectionError, RedisTimeoutError)
@@ -57,7 +58,7 @@ ENDED = {b"finished", b"failed", b"stopped", b"canceled"}
 # check_for_suspension, run_maintenance_tasks and clean_registries, and reads _stop_requested,
 # _stopped_job_id and _horse_pid. Re-run tests/integration/test_worker_behaviour.py and
 # tests/reliability on any rq upgrade.
-class FeynmanWorker(Worker):
+class FeynmanWorker(ServerClockScheduling, Worker):
     """`rq worker`, plus: pops are recorded, horses die with their worker, nothing runs twice at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

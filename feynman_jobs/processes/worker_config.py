@@ -1,4 +1,4 @@
-"""Settings module for `rq worker -c feynman_jobs.processes.worker_config`: our Redis, queues and logging.
+"""Settings module for `rq worker -c feynman_jobs.processes.worker_config`: Redis, queues, logging.
 
 RQ reads the UPPERCASE names. Importing this module in the worker parent also means anything loaded
 here is shared by every forked work horse: the embedder is built here, once per worker process.
@@ -12,12 +12,14 @@ import logging.config
 from feynman_jobs.logs import dict_config
 from feynman_jobs.providers import embedders
 from feynman_jobs.queueing.catalog import CATALOG
+from feynman_jobs.queueing.connection import rq_settings
 from feynman_jobs.queueing.wiring import QUEUE_NAMES
 from feynman_jobs.settings import load_settings
 
 _settings = load_settings()
 
-REDIS_URL = _settings.redis_url
+# REDIS_URL, or RQ's SENTINEL dictionary: RQ's CLI reads whichever is defined (architecture §8).
+globals().update(rq_settings(_settings))
 QUEUES = list(QUEUE_NAMES)
 DICT_CONFIG = dict_config(_settings.log_level, _settings.log_format)
 

@@ -22,8 +22,10 @@ from feynman_jobs import keys, redisio
 from feynman_jobs.errors import IdempotencyKeyInUse
 from feynman_jobs.queueing.wiring import JsonJob, fetch_job
 
-#: How long a claimed key survives a request that died before writing its job.
-CLAIM_S = 30
+#: How long a claimed key survives a request that died before writing its job. A write takes
+#: milliseconds, and a lapsed claim is safe (the writer's WATCH refuses it); but a Sentinel failover
+#: can keep a claim whose job was lost with the old master, and the key answers 409 until it lapses.
+CLAIM_S = 10
 #: How long a second request waits for the first request's job to be written.
 WAIT_S = 5.0
 #: What a claimed (not yet confirmed) key's value starts with; job ids never contain it.

@@ -1,4 +1,4 @@
-"""RQ wiring shared by every process: queue names, the JSON job class, the Redis connection."""
+"""RQ wiring shared by every process: queue names, the JSON job and queue classes."""
 
 from __future__ import annotations
 
@@ -35,17 +35,6 @@ class JsonQueue(Queue):
         kwargs.setdefault("serializer", JSONSerializer)
         kwargs.setdefault("job_class", JsonJob)
         super().__init__(name, connection=connection, **kwargs)
-
-
-def connect(redis_url: str) -> Redis:
-    """A Redis client for the service: short timeouts so an outage fails fast instead of hanging."""
-    return Redis.from_url(
-        redis_url,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        health_check_interval=30,
-        retry_on_timeout=False,
-    )
 
 
 def get_queue(name: str, connection: Redis) -> JsonQueue:

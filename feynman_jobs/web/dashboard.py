@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import rq_dashboard
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from rq.exceptions import NoSuchJobError
 from rq.serializers import JSONSerializer
 
@@ -47,9 +47,9 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
     dashboard_web.Queue = dashboard_views.DashboardQueue
     dashboard_web.Worker = dashboard_views.DashboardWorker
     dashboard_web.requeue_job = _no_requeue_job
-    app.config["RQ_DASHBOARD_REDIS_URL"] = settings.redis_url
+    # Its instance list shows this URL's host (the password masked); reads go through our client.
+    app.config["RQ_DASHBOARD_REDIS_URL"] = (settings.redis_url,)
     app.config.setdefault("RQ_DASHBOARD_POLL_INTERVAL", 2500)
-    dashboard_web.setup_rq_connection(app)
     # rq-compat(rq-dashboard==0.9.0): our templates replace its own by name, and our script reads its
     # JSON routes. Registered before its blueprint, so they are found first (Flask searches blueprint
     # template folders in registration order). Remove when it escapes every field and has no inline script.
@@ -65,6 +65,13 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
     # rq-compat(rq-dashboard==0.9.0): four of its views replaced (web/dashboard_views.py).
     app.view_functions.update(dashboard_views.REPLACED_VIEWS)
+    # rq-compat(rq-dashboard==0.9.0): its before_request opened a client of RQ_DASHBOARD_REDIS_URL on
+    # every request naming an instance (a new pool per request, and never through the sentinels): ours
+    # hands every view the app's own client. Remove when it takes a connection per app.
+    app.before_request_funcs[DASHBOARD_BLUEPRINT] = [
+        _use_our_redis if func is dashboard_web.push_rq_connection else func
+        for func in app.before_request_funcs.get(DASHBOARD_BLUEPRINT, [])
+    ]
 
     @app.before_request
     def _dashboard_rules() -> Any:
@@ -81,6 +88,13 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
     @app.errorhandler(NoSuchJobError)
     def _unknown_job(error: NoSuchJobError) -> Response:
         return problem(404, "job-not-found", "Job not found", "no job with this id (or it has expired)")
+
+
+def _use_our_redis() -> Response | None:
+    if (request.view_args or {}).get("instance_number", 0) != 0:
+        return problem(404, "not-found", "Not found", "this dashboard shows one Redis: instance 0")
+    current_app.redis_conn = extension().redis  # type: ignore[attr-defined]
+    return None
 
 
 def _no_requeue_job(*_args: Any, **_kwargs: Any) -> Any:

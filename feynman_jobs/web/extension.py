@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from redis import Redis
 
-from feynman_jobs.queueing.wiring import connect
+from feynman_jobs.queueing.connection import connect
 from feynman_jobs.settings import Settings
 
 EXTENSION_KEY = "feynman_jobs"
@@ -22,10 +22,8 @@ class FeynmanExtension:
 
 
 def init_extension(app: Flask, settings: Settings, redis: Redis | None = None) -> FeynmanExtension:
-    """Attach the service to `app`, on `redis` (default: a client of settings.redis_url)."""
-    ext = FeynmanExtension(
-        settings=settings, redis=redis if redis is not None else connect(settings.redis_url)
-    )
+    """Attach the service to `app`, on `redis` (default: a client of the settings' Redis)."""
+    ext = FeynmanExtension(settings=settings, redis=redis if redis is not None else connect(settings))
     app.extensions[EXTENSION_KEY] = ext
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -43,9 +43,11 @@ IDEMPOTENCY_IN_USE = "`idempotency-key-in-use`: a request with this key is still
 BUDGET_EXCEEDED = (
     "`budget-exceeded`: the estimate does not fit a budget; says which, what is left, when it resets"
 )
-QUEUE_FULL = (
-    "`queue-full`: the queue holds FEYNMAN_MAX_QUEUED jobs (or would with this request); or "
-    "`redis-unavailable`. Nothing was written either way: retry after `Retry-After`"
+#: What a 503 means for a route that enqueues (back-pressure, Redis, and the wait for a replica).
+UNAVAILABLE = (
+    "`queue-full`: the queue holds FEYNMAN_MAX_QUEUED jobs (or would with this request), nothing was "
+    "written; `redis-unavailable`: Redis cannot be reached; `replication-unconfirmed`: no replica "
+    "confirmed the job within 500 ms. Retry after `Retry-After` with the same idempotency key"
 )
 #: The problem of a route whose query parameters fail validation.
 QUERY_PROBLEM = {422: "`invalid-request`: a query parameter is invalid; `errors` points at each"}

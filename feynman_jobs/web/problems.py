@@ -61,6 +61,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     errors.RetryableJobError: ProblemKind(503, "provider-unavailable", "The model provider is unavailable"),
     errors.ExecutionNotOwned: ProblemKind(409, "execution-not-owned", "The job belongs to someone else"),
     errors.WorkHorseKilled: ProblemKind(500, "work-horse-killed", "The job's process was killed"),
+    errors.ReplicationUnconfirmed: ProblemKind(503, "replication-unconfirmed", "Not yet replicated"),
     errors.ConfigError: ProblemKind(500, "configuration", "Service misconfigured"),
     errors.FeynmanError: ProblemKind(500, "internal-error", "Internal error"),
     RedisError: ProblemKind(503, "redis-unavailable", "Service unavailable"),
@@ -69,6 +70,8 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
 SERVER_DETAILS = {
     "redis-unavailable": "the job store (Redis) cannot be reached; nothing was written, try again",
     "configuration": "the service is misconfigured",
+    "replication-unconfirmed": "no Redis replica confirmed the job in time, so it is not accepted yet; "
+    "send the same request again with the same idempotency key",
 }
 #: Retry-After of a Redis outage.
 REDIS_RETRY_AFTER_S = 5

@@ -14,7 +14,7 @@ from feynman_jobs.queueing.requests import BatchRequest
 from feynman_jobs.web.access import clients, current_caller, job_audiences, require_owner
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
-from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, QUEUE_FULL, documented
+from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, UNAVAILABLE, documented
 from feynman_jobs.web.parsing import parse_body
 
 bp = api_blueprint("feynman_batches", __name__)
@@ -25,7 +25,7 @@ BATCH_NOT_FOUND = {404: "`batch-not-found`: no batch with this id, or it expired
 @documented(
     body=BatchRequest,
     responses={202: BatchCreated},
-    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED, 503: QUEUE_FULL},
+    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED, 503: UNAVAILABLE},
     response_headers={"Location": "the URL of the batch's progress"},
 )
 @clients

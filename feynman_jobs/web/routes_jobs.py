@@ -16,7 +16,7 @@ from feynman_jobs.queueing.requests import EnqueueRequest, TypedEnqueueRequest
 from feynman_jobs.web.access import clients, current_caller, job_audiences, require_owner
 from feynman_jobs.web.blueprints import api_blueprint
 from feynman_jobs.web.extension import extension
-from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, QUEUE_FULL, documented
+from feynman_jobs.web.openapi import BUDGET_EXCEEDED, IDEMPOTENCY_IN_USE, UNAVAILABLE, documented
 from feynman_jobs.web.parsing import parse_query, read_json_body, validate
 
 bp = api_blueprint("feynman_api", __name__)
@@ -40,7 +40,7 @@ def with_header_key(body: Any) -> Any:
 @documented(
     body=TypedEnqueueRequest,
     responses={202: JobStatusDocument, 200: JobStatusDocument},
-    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED, 503: QUEUE_FULL},
+    problems={409: IDEMPOTENCY_IN_USE, 429: BUDGET_EXCEEDED, 503: UNAVAILABLE},
     headers={
         "Idempotency-Key": {
             "description": "the same key returns the same job (same as the idempotency_key field)",

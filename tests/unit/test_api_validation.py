@@ -32,7 +32,9 @@ def fake(fake_redis: FakeRedis) -> FakeRedis:
 
 
 def _app(connection: Redis, **overrides: Any) -> Flask:
-    return create_app(load_settings(redis_url="redis://127.0.0.1:1/0", **overrides), redis=connection)
+    # fakeredis has no INFO or WAIT: no replicas to wait for.
+    settings = load_settings(redis_url="redis://127.0.0.1:1/0", redis_min_replicas=0, **overrides)
+    return create_app(settings, redis=connection)
 
 
 @pytest.fixture

@@ -95,6 +95,9 @@ def test_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FEYNMAN_WEBHOOK_SECRET", "whsec_not*base64*at*all"),
         ("FEYNMAN_WEBHOOK_SECRET", "whsec_c2hvcnQ="),
         ("FEYNMAN_MAX_QUEUED", "0"),
+        ("FEYNMAN_REDIS_SENTINELS", "10.0.0.1"),
+        ("FEYNMAN_REDIS_SENTINELS", "10.0.0.1:26379,10.0.0.2:port"),
+        ("FEYNMAN_REDIS_MIN_REPLICAS", "-1"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(
