@@ -94,7 +94,7 @@ class JobStatusDocument(BaseModel):
     webhook_deliveries: list[Delivery] = []
 
 
-#: What reading a job another client wrote with another serializer raises (JSON of pickle bytes,
+#: What reading a job another client wrote with another serializer raises (JSON of binary bytes,
 #: text that is not UTF-8); such a job is refused, never deserialized any other way.
 NOT_JSON = (DeserializationError, ValueError, TypeError, zlib.error)
 

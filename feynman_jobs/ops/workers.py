@@ -35,7 +35,7 @@ class WorkersDocument(BaseModel):
 
 
 def list_workers(connection: Redis) -> WorkersDocument:
-    """Every worker registered in Redis, read through RQ (JSON serializer: nothing is unpickled)."""
+    """Every worker registered in Redis, read through RQ (JSON serializer: nothing else is deserialized)."""
     found = Worker.all(
         connection=connection, job_class=JsonJob, queue_class=JsonQueue, serializer=JSONSerializer
     )

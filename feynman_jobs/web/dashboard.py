@@ -3,8 +3,8 @@
 Who may open it is decided by the app's gate (web/access.py): operators only. What rq-dashboard
 0.9.0 gets wrong on rq 3.0, and how each is fixed here (architecture §9, §10):
 
-- it reads jobs through module globals with RQ's default (pickle) serializer in places, and its
-  requeue routes unpickled data from Redis: the globals and four views are replaced
+- it reads jobs through module globals with RQ's default binary serializer in places, and its
+  requeue routes deserialized binary data from Redis: the globals and four views are replaced
   (web/dashboard_views.py);
 - its pages build HTML from job descriptions, results, meta and errors with unescaped templates and
   inline script: our templates (web/templates/rq_dashboard/) replace its own, and our scripts
@@ -98,7 +98,7 @@ def _use_our_redis() -> Response | None:
 
 
 def _no_requeue_job(*_args: Any, **_kwargs: Any) -> Any:
-    raise RuntimeError("rq-dashboard's requeue_job loads pickle: its views that call it are replaced")
+    raise RuntimeError("rq-dashboard's requeue_job reads binary job data: its views are replaced")
 
 
 def _register_queues() -> None:

@@ -3,8 +3,8 @@
 Its views reach RQ through module globals (`Job`, `Queue`, `Worker`, `requeue_job`) and four of
 them are replaced outright:
 
-- `requeue_job_view` and `requeue_all` called RQ's `requeue_job` without a serializer: pickle
-  loaded from Redis. Ours requeue through lifecycle/control with JSON, like the API.
+- `requeue_job_view` and `requeue_all` called RQ's `requeue_job` without a serializer: binary
+  data was loaded from Redis. Ours requeue through lifecycle/control with JSON, like the API.
 - `job_info` called `.decode()` on dependency ids (str since rq 2.6) and failed on a job whose
   meta or result is not JSON. Ours reads with JSON and answers 409 for a job it will not load.
 - `compact_queue` called RQ's `Queue.compact`, which renames the queue away while it works (a job
@@ -34,7 +34,7 @@ from feynman_jobs.web.extension import extension
 
 
 # rq-compat(rq-dashboard==0.9.0): its job list reads each job's latest result; one another client wrote
-# with pickle would fail the whole list. Remove when rq-dashboard skips results it cannot read.
+# in binary would fail the whole list. Remove when rq-dashboard skips results it cannot read.
 class DashboardJob(JsonJob):
     """A JSON job whose latest result is None when it was not written as JSON."""
 
@@ -45,7 +45,7 @@ class DashboardJob(JsonJob):
             return None
 
 
-# rq-compat(rq-dashboard==0.9.0): it builds queues with RQ's default (pickle) serializer in places.
+# rq-compat(rq-dashboard==0.9.0): it builds queues with RQ's default binary serializer in places.
 # Remove when it takes a serializer and classes per app.
 class DashboardQueue(JsonQueue):
     """A JSON queue of DashboardJob."""
