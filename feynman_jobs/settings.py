@@ -36,6 +36,9 @@ DEFAULT_EMBEDDINGS_MODEL = "text-embedding-3-small"
 DEFAULT_EMBEDDINGS_BATCH = 64
 #: How long an idempotency key keeps answering with the job it first created.
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
+#: Jobs one worker line runs at once (threads in one process). Measured in bench/concurrency.py:
+#: jobs here wait on a model, so 16 slots keep one ~80 MB process busy (docs/benchmarks.md).
+DEFAULT_WORKER_CONCURRENCY = 16
 #: Shortest bearer token accepted: a shorter one is guessable, so it stops the process at start.
 MIN_TOKEN_CHARS = 16
 #: Standard Webhooks secrets are `whsec_` + base64 of the key; verifier libraries expect that form.
@@ -91,6 +94,9 @@ class Settings(BaseSettings):
     embeddings_rpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_RPM")
     embeddings_tpm: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_TPM")
     embeddings_rph: int | None = Field(None, gt=0, validation_alias="FEYNMAN_EMBEDDINGS_RPH")
+    worker_concurrency: int = Field(
+        DEFAULT_WORKER_CONCURRENCY, ge=1, le=256, validation_alias="FEYNMAN_WORKER_CONCURRENCY"
+    )
     result_ttl: int = Field(DEFAULT_RESULT_TTL, gt=0, validation_alias="FEYNMAN_RESULT_TTL")
     failure_ttl: int = Field(DEFAULT_FAILURE_TTL, gt=0, validation_alias="FEYNMAN_FAILURE_TTL")
     idempotency_ttl: int = Field(DEFAULT_IDEMPOTENCY_TTL, gt=0, validation_alias="FEYNMAN_IDEMPOTENCY_TTL")

@@ -9,11 +9,20 @@ from rq import get_current_job
 
 
 def sleep_for(seconds: float) -> dict[str, float]:
-    """Sleep, then say how long; long sleeps exceed a short timeout."""
-    time.sleep(seconds)
+    """Sleep in short steps, then say how long; long sleeps exceed a short timeout. Between steps the
+    job runs Python code, where a worker slot's timeout or stop lands (processes/deadlines.py)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, 0.05))
     job = get_current_job()
     assert job is not None
     return {"slept": seconds, "started_at": job.started_at.timestamp() if job.started_at else 0.0}
+
+
+def block_for(seconds: float) -> float:
+    """One blocking call of `seconds` (as a socket read without a timeout would be)."""
+    time.sleep(seconds)
+    return seconds
 
 
 def record_start(tag: str) -> str:

@@ -6,6 +6,7 @@ import functools
 import logging
 import math
 import os
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,8 @@ R = TypeVar("R")
 MAX_HOLDS = 10_000
 
 _settings: Settings | None = None
+#: The execution a worker slot's thread runs (processes/slots.py); unset in a forked work horse.
+_slot = threading.local()
 
 
 def settings() -> Settings:
@@ -72,10 +75,16 @@ def set_progress(fraction: float, message: str | None = None) -> None:
 
 
 def execution_id() -> str:
-    """The id of the RQ execution running this work horse ('' outside one)."""
+    """The id of the RQ execution running this job ('' outside one)."""
     # rq-compat(rq==3.0.0): RQ_EXECUTION_ID is set by RQ's SpawnWorker, and by processes/worker.py for
-    # the forking worker. Remove when RQ gives a job its execution directly.
-    return os.environ.get("RQ_EXECUTION_ID", "")
+    # the forking worker; a worker slot (processes/slots.py) runs in a thread of a shared process and
+    # binds its own. Remove when RQ gives a job its execution directly.
+    return getattr(_slot, "execution_id", None) or os.environ.get("RQ_EXECUTION_ID", "")
+
+
+def bind_execution(execution: str) -> None:
+    """Name the execution this thread runs from now on ('' when it runs none): for worker slots."""
+    _slot.execution_id = execution
 
 
 def model_call(
