@@ -1,0 +1,91 @@
+"""One worker line running several jobs at once (FEYNMAN_WORKER_CONCURRENCY, processes/slots.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Worker
+
+from feynman_jobs.queueing.wiring import fetch_job, get_queue
+from tests.support import VENV_BIN, Process, http, start_worker, wait_for, wait_until, work_horses
+
+SLOTS = 3
+
+
+@pytest.fixture
+def three_slots(redis_url: str, redis: Redis, tmp_path: Path) -> Iterator[Process]:
+    """The Procfile's worker line with three slots."""
+    proc = start_worker(redis_url, tmp_path / "worker.log", redis, {"FEYNMAN_WORKER_CONCURRENCY": str(SLOTS)})
+    yield proc
+    proc.stop()
+
+
+def test_three_jobs_run_at_once_and_each_ends_alone(
+    api: str, three_slots: Process, redis: Redis, redis_url: str
+) -> None:
+    default = get_queue("default", redis)
+    late = default.enqueue("tests.jobs.sleep_for", 30, job_timeout=8)
+    blocked = default.enqueue("tests.jobs.block_for", 9, job_timeout=1)
+    stopped = default.enqueue("tests.jobs.sleep_for", 60)
+    for job in (late, blocked, stopped):
+        wait_for(api, job.id, ("started",), timeout=20)
+    # Every slot is busy: what waits now is taken by priority, high first, as slots free up.
+    lows = [get_queue("low", redis).enqueue("tests.jobs.record_start", f"low-{i}") for i in range(3)]
+    high = get_queue("high", redis).enqueue("tests.jobs.record_start", "high")
+
+    # One worker process (no work horses), three executions, each seen by RQ's tools.
+    [worker] = Worker.all(connection=redis)
+    assert len(worker.get_current_executions()) == SLOTS
+    assert worker.get_state() == "busy"
+    assert work_horses(three_slots.proc.pid) == set()
+    info = subprocess.run(
+        [str(VENV_BIN / "rq"), "info", "--url", redis_url, "-S", "json", "--only-queues"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert re.search(r"^default\s+\|\S*\s+0, 3 executing", info, flags=re.MULTILINE), info
+
+    # Stop one running job: it ends stopped, its neighbours go on.
+    code, _, document = http("POST", f"{api}/api/jobs/{stopped.id}/cancel")
+    assert (code, document["action"]) == (202, "stopping")
+    assert wait_for(api, stopped.id, ("stopped",), timeout=10)["error"]["type"] == "JobStopped"
+
+    # A job over its timeout fails alone, at its timeout.
+    failed = wait_for(api, late.id, ("failed",), timeout=20)
+    assert failed["error"]["type"] == "JobTimeoutException"
+    assert "8 seconds" in failed["error"]["message"]
+    # The limitation (processes/deadlines.py): one blocking call is interrupted only when it returns.
+    ended = wait_for(api, blocked.id, ("failed",), timeout=20)
+    assert ended["error"]["type"] == "JobTimeoutException"
+    job = fetch_job(blocked.id, redis)
+    assert job.started_at
+    assert job.ended_at
+    assert (job.ended_at - job.started_at).total_seconds() >= 8.5
+
+    # The first slot freed took the high job before the low ones queued ahead of it.
+    wait_until(lambda: redis.llen("test:starts") == 4, 20, "the waiting jobs to run")
+    assert redis.lindex("test:starts", 0) == b"high"
+    assert all(fetch_job(j.id, redis).get_status() == "finished" for j in [*lows, high])
+    # The worker is idle again, with no execution left behind.
+    wait_until(lambda: Worker.all(connection=redis)[0].get_state() == "idle", 10, "the worker to idle")
+    assert Worker.all(connection=redis)[0].get_current_executions() == []
+    assert redis.zcard("rq:wip:default") == 0
+
+
+def test_a_warm_stop_waits_for_every_running_job(api: str, three_slots: Process, redis: Redis) -> None:
+    jobs = [get_queue("default", redis).enqueue("tests.jobs.sleep_for", 1.5) for _ in range(SLOTS)]
+    for job in jobs:
+        wait_for(api, job.id, ("started",), timeout=20)
+    waiting = get_queue("default", redis).enqueue("tests.jobs.sleep_for", 0)
+    began = time.monotonic()
+    three_slots.stop()
+    assert time.monotonic() - began >= 1.0
+    assert [wait_for(api, job.id)["status"] for job in jobs] == ["finished"] * SLOTS
+    assert fetch_job(waiting.id, redis).get_status() == "queued"
