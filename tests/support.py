@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis import Redis
 
 from tests.samples import CONVERSATIONS, TOPICS
@@ -221,6 +222,11 @@ def start_web(redis_url: str, log: Path, env: dict[str, str] | None = None) -> t
 
     wait_until(ready, 30, "gunicorn to answer /readyz")
     return web, base
+
+
+#: Parametrize the `worker` fixture indirectly with this to run a test on both ways a worker line runs
+#: jobs: slots (the default FEYNMAN_WORKER_CONCURRENCY) and one forked work horse per job.
+SLOTS_AND_FORKING = pytest.mark.parametrize("worker", [None, 1], indirect=True, ids=["slots", "forking"])
 
 
 def start_worker(redis_url: str, log: Path, redis: Redis, env: dict[str, str] | None = None) -> Process:

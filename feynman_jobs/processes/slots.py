@@ -26,10 +26,10 @@ from typing import Any
 
 from rq import Queue, Worker
 from rq.command import parse_payload
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.worker import WorkerStatus
-from rq.exceptions import StopRequested
 
 from feynman_jobs.errors import ExecutionNotOwned
 from feynman_jobs.jobs.context import bind_execution

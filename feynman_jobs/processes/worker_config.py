@@ -10,7 +10,7 @@ import importlib
 import logging.config
 
 from feynman_jobs.logs import dict_config
-from feynman_jobs.providers import embedders
+from feynman_jobs.providers import embedders, http
 from feynman_jobs.queueing.catalog import CATALOG
 from feynman_jobs.queueing.connection import rq_settings
 from feynman_jobs.queueing.wiring import QUEUE_NAMES
@@ -27,6 +27,7 @@ DICT_CONFIG = dict_config(_settings.log_level, _settings.log_format)
 # line (how a load is seen and counted) reaches the worker's log. RQ applying it again is harmless.
 logging.config.dictConfig(DICT_CONFIG)
 embedders.get_embedder(_settings)
+http.tls_context()  # loaded once here, not in every work horse or slot
 # Import the job modules here too, so a work horse does not import them again for every job.
 for _spec in CATALOG.values():
     importlib.import_module(_spec.func.rsplit(".", 1)[0])

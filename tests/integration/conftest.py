@@ -20,8 +20,11 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 @pytest.fixture
-def worker(redis_url: str, redis: Redis, tmp_path: Path) -> Iterator[Process]:
-    """One real `rq worker high default low --with-scheduler` with the Procfile's flags."""
-    proc = start_worker(redis_url, tmp_path / "worker.log", redis)
+def worker(redis_url: str, redis: Redis, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Process]:
+    """One real `rq worker high default low --with-scheduler` with the Procfile's flags; an indirect
+    parameter sets FEYNMAN_WORKER_CONCURRENCY (tests.support.SLOTS_AND_FORKING)."""
+    slots = getattr(request, "param", None)
+    env = {"FEYNMAN_WORKER_CONCURRENCY": str(slots)} if slots else None
+    proc = start_worker(redis_url, tmp_path / "worker.log", redis, env)
     yield proc
     proc.stop()

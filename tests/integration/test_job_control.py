@@ -13,7 +13,7 @@ from feynman_jobs import keys
 from feynman_jobs.memory.records import save_memory
 from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import fetch_job, get_queue
-from tests.support import Process, analyze_body, enqueue, http, wait_for, wait_until
+from tests.support import SLOTS_AND_FORKING, Process, analyze_body, enqueue, http, wait_for, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 
@@ -135,6 +135,7 @@ def test_cancel_in_each_waiting_state_and_409_once_ended(api: str, redis: Redis)
     assert http("POST", f"{api}/api/jobs/nope/cancel")[0] == 404
 
 
+@SLOTS_AND_FORKING
 def test_a_running_job_is_stopped(api: str, worker: Process, redis: Redis) -> None:
     slow = get_queue("default", redis).enqueue(
         "tests.jobs.sleep_for", 60, on_stopped=CALLBACKS.on_stopped, on_failure=CALLBACKS.on_failure

@@ -16,7 +16,17 @@ from rq.results import Result
 from feynman_jobs import keys, redisio
 from feynman_jobs.processes import schedules
 from feynman_jobs.queueing.wiring import JsonQueue, fetch_job, get_queue
-from tests.support import VENV_BIN, Process, analyze_body, enqueue, http, sample, wait_for, wait_until
+from tests.support import (
+    SLOTS_AND_FORKING,
+    VENV_BIN,
+    Process,
+    analyze_body,
+    enqueue,
+    http,
+    sample,
+    wait_for,
+    wait_until,
+)
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
 
@@ -56,6 +66,7 @@ def test_a_failing_job_retries_with_backoff_then_fails_with_its_error(
     assert times[2] - times[1] >= 3.0
 
 
+@SLOTS_AND_FORKING
 def test_a_high_job_starts_before_a_backlog_of_low_jobs(api: str, worker: Process, redis: Redis) -> None:
     low = get_queue("low", redis)
     backlog = [low.enqueue("tests.jobs.record_start", f"low-{i}") for i in range(50)]
@@ -82,6 +93,7 @@ def test_a_high_job_starts_before_a_backlog_of_low_jobs(api: str, worker: Proces
     assert sum(urgent_queued < start < urgent_start for start in starts) <= 1
 
 
+@SLOTS_AND_FORKING
 def test_a_job_over_its_timeout_fails_and_the_worker_carries_on(
     api: str, worker: Process, redis: Redis
 ) -> None:
