@@ -33,7 +33,9 @@ def test_a_worker_cut_off_from_redis_kills_its_horse_before_the_job_runs_elsewhe
         try:
             far = f"redis://{host.gateway}:{urlsplit(url).port}/0"
             command = host.command(procfile_command("worker"))
-            processes.append(Process("worker", {"REDIS_URL": far}, tmp_path / "far.log", command=command))
+            # One job in a forked horse (FEYNMAN_WORKER_CONCURRENCY=1): the fence kills that horse.
+            far_env = {"REDIS_URL": far, "FEYNMAN_WORKER_CONCURRENCY": "1"}
+            processes.append(Process("worker", far_env, tmp_path / "far.log", command=command))
             wait_until(lambda: client.scard("rq:workers") == 1, 30, "the other host's worker to register")
             job = get_queue("default", client).enqueue(
                 "tests.jobs.count_runs", "runs:cut", 300, retry=Retry(max=1, interval=[1]),
@@ -42,7 +44,9 @@ def test_a_worker_cut_off_from_redis_kills_its_horse_before_the_job_runs_elsewhe
             wait_for(api, job.id, ("started",), timeout=60)
             wait_until(lambda: client.exists("runs:cut:pids") == 1, 10, "the job to report its pids")
             horse = int(client.hget("runs:cut:pids", "horse") or 0)
-            processes.append(start_worker(url, tmp_path / "near.log", client))
+            processes.append(
+                start_worker(url, tmp_path / "near.log", client, {"FEYNMAN_WORKER_CONCURRENCY": "1"})
+            )
 
             host.cut()
             cut_at = time.monotonic()

@@ -20,6 +20,10 @@ from tests.support import alive, analyze_body, enqueue, http, wait_for, wait_unt
 #: The bound docs/reliability.md promises: a lost worker's job leaves `started` within 2 minutes.
 BOUND_S = 120
 
+#: These tests are about work horses (processes/horse.py): one job per worker, in a forked horse. Slots
+#: (threads) have no horse to kill; tests/integration/test_slots.py covers them.
+FORKING = {"FEYNMAN_WORKER_CONCURRENCY": "1"}
+
 
 def _slow_job(stack: Stack, key: str, seconds: float, retries: int) -> Job:
     """A job that counts its runs in Redis (`key`) and then works for `seconds`."""
@@ -37,7 +41,7 @@ def _status(stack: Stack, job_id: str) -> str:
 
 
 def test_killing_the_work_horse_retries_the_job(stack: Stack) -> None:
-    stack.add_worker()
+    stack.add_worker(FORKING)
     job = _slow_job(stack, "runs:horse", 60, retries=1)
     sigkill(int(stack.client.hget("runs:horse:pids", "horse") or 0))
     done = wait_for(stack.base, job.id, timeout=BOUND_S)
@@ -53,7 +57,7 @@ def test_a_killed_worker_parent_takes_its_horse_along_and_the_job_runs_once_more
     marker = "光合作用"  # in the analysis prompt's topic
     # The first model call is still under way when its worker dies; the retry gets an answer.
     provider.script(marker, provider.held(refuse(503)), model_answer)
-    env = {"FEYNMAN_LLM_BASE_URL": provider.url, "FEYNMAN_LLM_MODEL": "test-model"}
+    env = {"FEYNMAN_LLM_BASE_URL": provider.url, "FEYNMAN_LLM_MODEL": "test-model", **FORKING}
     stack.start_scheduler()
     stack.add_worker(env)
     job = enqueue(stack.base, analyze_body("parent-killed"))
@@ -86,7 +90,7 @@ def test_a_lost_host_s_jobs_leave_started_within_two_minutes_while_high_holds_mi
     stack: Stack,
 ) -> None:
     stack.start_scheduler()
-    hosts = [stack.add_worker(), stack.add_worker()]
+    hosts = [stack.add_worker(FORKING), stack.add_worker(FORKING)]
     retried = _slow_job(stack, "runs:retried", 600, retries=1)
     abandoned = _slow_job(stack, "runs:abandoned", 600, retries=0)
     # Ten minutes of urgent work arrive, and no worker is free to take any of it.
@@ -125,8 +129,8 @@ def test_a_lost_host_s_jobs_leave_started_within_two_minutes_while_high_holds_mi
 
 def test_a_redis_outage_mid_job_does_not_get_the_running_job_reaped(stack: Stack) -> None:
     stack.start_scheduler()
-    stack.add_worker()
-    stack.add_worker()  # idle: would take the job if the reaper wrongly gave it back
+    stack.add_worker(FORKING)
+    stack.add_worker(FORKING)  # idle: would take the job if the reaper wrongly gave it back
     # Longer than the worker key's 70 s TTL, counted from before the outage.
     job = _slow_job(stack, "runs:outage", 80, retries=1)
     stack.stop_redis()
