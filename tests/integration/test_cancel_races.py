@@ -102,7 +102,13 @@ def test_stopping_a_running_consolidation_ends_its_follow_up_at_once(
     api: str, redis: Redis, redis_url: str, tmp_path: Path, provider: FakeProvider
 ) -> None:
     provider.script("stop-consolidation", provider.held(refuse(503)))
-    env = {"FEYNMAN_LLM_BASE_URL": provider.url, "FEYNMAN_LLM_MODEL": "test-model"}
+    # A forked horse: the stop must land while the model call is held (with slots it lands when the
+    # call returns, FEYNMAN_LLM_TIMEOUT_S later: processes/deadlines.py).
+    env = {
+        "FEYNMAN_LLM_BASE_URL": provider.url,
+        "FEYNMAN_LLM_MODEL": "test-model",
+        "FEYNMAN_WORKER_CONCURRENCY": "1",
+    }
     worker = start_worker(redis_url, tmp_path / "worker.log", redis, env)
     try:
         job = _consolidation("stop-in-batch", topic="光合作用 stop-consolidation")
