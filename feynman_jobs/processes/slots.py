@@ -1,24 +1,18 @@
 """FeynmanWorker with slots: one worker process runs up to FEYNMAN_WORKER_CONCURRENCY jobs at once.
 
-A job here mostly waits for a model, so a forked work horse per job buys isolation at the price of one
-process (and its memory) per call in flight. With more than one slot, the worker's main thread keeps
-RQ's loop (pop, claim, heartbeat, maintenance, commands) and hands each claimed job to a thread of its
-own; it pops the next job only when a slot is free, so a free slot always takes the highest-priority
-job. One worker, several RQ executions: `rq info` and rq-dashboard list each running job.
-
-What holds as with one horse (processes/worker.py): pops are recorded and claimed; heartbeats of the
-worker and of every execution continue while jobs run (an overseer thread, every second); a job the
-reaper gave away is interrupted and not settled here; a worker that could not heartbeat interrupts its
-jobs before its key can expire; a warm shutdown waits for every running job. What changed: timeouts and
-stops interrupt a job's thread, not a process (processes/deadlines.py: a job blocked in one C call is
-stopped when that call returns), and a job that crashes the interpreter takes its neighbours with it
-(the reaper recovers them). With one slot, the worker is FeynmanWorker, unchanged.
-
-Run it with `rq worker -w feynman_jobs.processes.slots.SlotWorker`.
+The main thread keeps RQ's loop (pop, claim, heartbeat, maintenance, commands) and hands each claimed
+job to a thread of its own, popping only when a slot is free: a free slot takes the highest-priority
+job. One worker, several RQ executions, each shown by `rq info` and rq-dashboard. Kept from
+processes/worker.py: recorded pops and claims; heartbeats of the worker and of every execution (an
+overseer thread); a reaped job is interrupted, not settled here; the fence interrupts every job, and
+exits the process if one stays blocked. Changed (architecture §1): timeouts and stops interrupt a
+thread (processes/deadlines.py), so a job blocked in one call ends when it returns; a crash of the
+interpreter takes the neighbours along (the reaper retries them). One slot: FeynmanWorker itself.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,7 +29,7 @@ from feynman_jobs.errors import ExecutionNotOwned
 from feynman_jobs.jobs.context import bind_execution
 from feynman_jobs.processes.deadlines import DEADLINES, JobReaped, JobStopRequested, SlotDeathPenalty
 from feynman_jobs.processes.horse import Fence
-from feynman_jobs.processes.worker import ENDED, LOST_REDIS, FeynmanWorker
+from feynman_jobs.processes.worker import ENDED, FENCE_MARGIN_S, LOST_REDIS, FeynmanWorker
 from feynman_jobs.queueing import pending
 from feynman_jobs.settings import load_settings
 
@@ -189,8 +183,17 @@ class SlotWorker(FeynmanWorker):
         return self._dispatched if self._running else 0
 
     def _fence_slots(self) -> None:
+        """The fence fired: interrupt every job. One still blocked in a call half the fence's margin
+        later would outlive the worker's key, and so run beside its retry: the process exits instead
+        (its supervisor restarts it; the reaper retries its jobs)."""
         for slot in list(self._running.values()):
             DEADLINES.interrupt(slot.job.id, JobReaped)
+        deadline = time.monotonic() + FENCE_MARGIN_S / 2
+        while self._running and time.monotonic() < deadline:
+            time.sleep(OVERSEE_TICK_S)
+        if self._running:
+            self.log.error("Worker %s: jobs still running after the fence; exiting", self.name)
+            os._exit(1)
 
     def set_state(self, state: str, pipeline: Any = None) -> None:
         """RQ's state, except that a worker with running jobs stays busy while it waits for more."""
