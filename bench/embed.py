@@ -1,6 +1,6 @@
 """Chunks per second of vectorize_documents run by the real worker, against the bare embedder.
 
-Usage: .venv/bin/python -m bench.embed [--documents 200] [--per-job 1 10]
+Usage: .venv/bin/python -m bench.embed [--documents 200] [--per-job 1 10 50]
 
 Starts a throwaway redis-server and the Procfile's worker, then measures in the same run:
 the bare embedder (embed only), the bare pipeline (chunk, embed, upsert in this process),
@@ -92,7 +92,7 @@ def main() -> None:
     """Run every measurement and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--documents", type=int, default=200)
-    parser.add_argument("--per-job", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--per-job", type=int, nargs="+", default=[1, 10, 50])
     args = parser.parse_args()
     documents = corpus(args.documents)
     chunks = chunked(documents)
