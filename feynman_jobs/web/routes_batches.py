@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import url_for
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from feynman_jobs.errors import JobNotFound, UnreadableJob
 from feynman_jobs.lifecycle import batches, submit
@@ -27,7 +27,9 @@ class CreateBatchQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    include: Literal["jobs"] | None = None
+    include: Literal["jobs"] | None = Field(
+        default=None, description="`jobs`: answer with every job's status document too"
+    )
 
 
 @bp.post("/batches")
