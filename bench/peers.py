@@ -243,7 +243,7 @@ def main() -> None:
     server.start()
     provider = FakeProvider(server)
     provider.script("", slow_answer)
-    results = []
+    results, load_before = [], os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory() as folder, redis_server(Path(folder) / "redis") as url:
             os.environ["BENCH_REDIS_URL"] = url  # read by the peers' modules when bench/peers sends
@@ -270,7 +270,8 @@ def main() -> None:
         server.stop()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-        f"{platform.python_version()}, rq {version('rq')}"
+        f"{platform.python_version()}, rq {version('rq')}; load average {load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end (other processes share the cores)"
     )
     print(f"jobs per line: {args.noop} no-op, {args.sleep} x 50 ms, {args.calls} x {CALL_S:.0f} s call")
     print("\n".join(table(results)))
