@@ -22,14 +22,7 @@ app.conf.update(
 )
 
 #: Each workload's task, by the name bench/peers uses.
-TASKS = {
-    name: app.task(name=f"bench.{name}")(func)
-    for name, func in (
-        ("noop", peer_jobs.noop),
-        ("sleep_50ms", peer_jobs.sleep_50ms),
-        ("call_provider", peer_jobs.call_provider),
-    )
-}
+TASKS = {name: app.task(name=f"bench.{name}")(func) for name, func in peer_jobs.WORKLOADS.items()}
 
 
 def send(name: str, count: int) -> None:

@@ -17,12 +17,7 @@ dramatiq.set_broker(broker)
 
 #: Each workload's actor, by the name bench/peers uses.
 ACTORS = {
-    name: dramatiq.actor(actor_name=name, max_retries=0)(func)
-    for name, func in (
-        ("noop", peer_jobs.noop),
-        ("sleep_50ms", peer_jobs.sleep_50ms),
-        ("call_provider", peer_jobs.call_provider),
-    )
+    name: dramatiq.actor(actor_name=name, max_retries=0)(func) for name, func in peer_jobs.WORKLOADS.items()
 }
 
 

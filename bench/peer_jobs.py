@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from redis import Redis
 
@@ -66,3 +67,11 @@ def _record(started: float) -> None:
             _own = Redis.from_url(os.environ["BENCH_REDIS_URL"])
         connection = _own
     connection.rpush(DONE, f"{started} {time.time()}")
+
+
+#: The workloads by name, in the order of the table's columns.
+WORKLOADS: dict[str, Callable[[], None]] = {
+    "noop": noop,
+    "sleep_50ms": sleep_50ms,
+    "call_provider": call_provider,
+}

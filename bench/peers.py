@@ -37,7 +37,7 @@ from redis import Redis
 from werkzeug import Response
 
 from bench.harness import bench_spec, ours_enqueue, plain_queue, rate, span
-from bench.peer_jobs import DONE
+from bench.peer_jobs import DONE, WORKLOADS
 from feynman_jobs.lifecycle import submit
 from feynman_jobs.queueing.requests import parse_enqueue_request
 from feynman_jobs.queueing.wiring import JsonJob
@@ -49,7 +49,6 @@ from tests.support import Process, analyze_body, procfile_command, redis_server
 CALL_S = 2.0
 #: How often the worker line's memory is read while calls are in flight.
 SAMPLE_S = 0.25
-WORKLOADS = ("noop", "sleep_50ms", "call_provider")
 #: Our line's target (issue 15): model calls in flight per GB of worker memory.
 TARGET_PER_GB = 150
 
