@@ -120,7 +120,10 @@ def lines(redis: Redis, url: str, celery_concurrency: int, dramatiq_threads: int
 
         return send
 
-    concurrency = os.environ.get("FEYNMAN_WORKER_CONCURRENCY", "unset")
+    # The value the line runs with: the variable as passed through, or the default where settings have one.
+    concurrency = os.environ.get("FEYNMAN_WORKER_CONCURRENCY") or (
+        f"unset: {getattr(settings, 'worker_concurrency', 1)}"
+    )
     return [
         Line("plain `rq worker -S json`", f"rq worker high default low -S json --url {url}", plain),
         Line(
