@@ -112,6 +112,7 @@ class Stream:
         self._pool.shutdown()
 
 
+@pytest.mark.slow  # about 100 s on 2 cores
 def test_a_sentinel_failover_mid_stream_loses_no_accepted_job(
     deployment: Deployment, provider: FakeProvider
 ) -> None:
