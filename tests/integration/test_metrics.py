@@ -54,6 +54,8 @@ def test_scraped_values_equal_the_known_counts(api: str, redis: Redis, worker: P
             job_id="job-1",
             job_type="analyze_conversation",
         )
+    # A worker writes its own state (idle) a moment after the job's final status.
+    wait_until(lambda: value(scrape(api), "feynman_workers", state="idle") == 1, 10, "the worker to be idle")
     samples = scrape(api)
     assert value(samples, "feynman_jobs_total", type="rollup_costs", queue="low", outcome="finished") == 3
     assert value(samples, "feynman_jobs_total", type="fail_always", queue="default", outcome="failed") == 2
