@@ -34,6 +34,8 @@ from feynman_jobs.settings import load_settings
 from tests.support import Process, http, procfile_command, redis_server, start_web
 
 ROWS: list[tuple[str, str, float, float, str, str]] = []
+#: The groups of rows, each runnable alone with --only.
+PARTS = ["enqueue", "batches", "worker", "priority"]
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour", "window_start": "2026-11-23T10:00:00Z"}}
 
 
@@ -63,6 +65,10 @@ def enqueue_rows(redis: Redis, url: str, base: str, count: int) -> None:
         "(vs bare loop)",
     )
     redis.flushdb()
+
+
+def batch_rows(redis: Redis, base: str, count: int) -> None:
+    plain = plain_queue("default", redis)
     batches = max(1, count // 200)
     bare_many = timed(lambda: _plain_batches(plain, batches))
     body = {"jobs": [ROLLUP] * 200}
@@ -157,17 +163,24 @@ def main() -> None:
     """Run every comparison and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per enqueue measurement")
+    parser.add_argument("--only", choices=PARTS, nargs="+", default=PARTS, help="run only these rows")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, redis_server(Path(folder) / "redis") as url:
         tmp = Path(folder)
         redis = Redis.from_url(url)
-        web_proc, base = start_web(url, tmp / "web.log")
-        try:
-            enqueue_rows(redis, url, base, args.jobs)
-        finally:
-            web_proc.stop()
-        throughput_rows(redis, url, tmp, args.jobs)
-        priority_rows(redis, url, tmp)
+        if {"enqueue", "batches"} & set(args.only):
+            web_proc, base = start_web(url, tmp / "web.log")
+            try:
+                if "enqueue" in args.only:
+                    enqueue_rows(redis, url, base, args.jobs)
+                if "batches" in args.only:
+                    batch_rows(redis, base, args.jobs)
+            finally:
+                web_proc.stop()
+        if "worker" in args.only:
+            throughput_rows(redis, url, tmp, args.jobs)
+        if "priority" in args.only:
+            priority_rows(redis, url, tmp)
         redis.close()
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
     header = ("measurement", "unit", "feynman_jobs", "plain RQ", "ratio", "target")

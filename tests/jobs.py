@@ -42,6 +42,28 @@ def block_until_released(key: str) -> str:
     return key
 
 
+def count_and_hold(key: str) -> int:
+    """Count this run (INCR `key`), note its pids in `<key>:pids`, then, on the first run only, hold
+    the worker until a test pushes to `<key>:release` (a push made just after a kill may still reach
+    the killed run); returns the runs counted so far."""
+    job = get_current_job()
+    assert job is not None
+    runs = int(job.connection.incr(key))
+    job.connection.hset(f"{key}:pids", mapping={"horse": os.getpid(), "worker": os.getppid()})
+    if runs == 1:
+        job.connection.blpop([f"{key}:release"], timeout=120)
+    return runs
+
+
+def fail_first_time(key: str) -> str:
+    """Raise on the first run (SET NX `key`), succeed on any later one."""
+    job = get_current_job()
+    assert job is not None
+    if job.connection.set(key, 1, nx=True):
+        raise RuntimeError(f"{key}: the first run fails")
+    return "again"
+
+
 def fail_always(message: str) -> None:
     """Raise, so RQ records a failure (or a retry)."""
     raise RuntimeError(message)

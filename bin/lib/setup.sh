@@ -21,6 +21,18 @@ ensure_venv() {
   export PATH="$VENV/bin:$PATH"
 }
 
+# Celery and Dramatiq for bench/peers (the `bench` extra), when pyproject.toml changed since last time:
+# not part of `dev`, so bin/test and CI never download them.
+ensure_bench_extra() {
+  local stamp="$VENV/.feynman-bench-installed" want
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the bench extra (Celery, Dramatiq) for bench/peers"
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev,bench]"
+    echo "$want" > "$stamp"
+  fi
+}
+
 # redis-server on PATH: install Debian's package when we may, else say exactly what to run.
 ensure_redis_server() {
   command -v redis-server >/dev/null 2>&1 && return 0

@@ -74,9 +74,12 @@ class AsyncFeynmanClient:
         result: dict[str, Any] = await self._request("POST", "/api/jobs", json=body, headers=headers)
         return result
 
-    async def batch(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
-        """Enqueue enqueue-bodies together (with `ref` / `ref:<name>` for a graph): `{id, job_ids, jobs}`."""
-        result: dict[str, Any] = await self._request("POST", "/api/batches", json=core.batch_body(jobs))
+    async def batch(self, jobs: list[dict[str, Any]], *, include_jobs: bool = False) -> dict[str, Any]:
+        """Enqueue enqueue-bodies together (with `ref` / `ref:<name>` for a graph): `{id, job_ids}`, and
+        `jobs` (each job's status document) with `include_jobs`."""
+        params = {"include": "jobs"} if include_jobs else None
+        body = core.batch_body(jobs)
+        result: dict[str, Any] = await self._request("POST", "/api/batches", json=body, params=params)
         return result
 
     async def get(self, job_id: str) -> dict[str, Any]:

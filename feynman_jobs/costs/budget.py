@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from feynman_jobs import keys
-from feynman_jobs.clock import period_end, utc_iso
+from feynman_jobs.clock import period_end, server_now, utc_iso
 from feynman_jobs.costs import control, ledger
 from feynman_jobs.errors import BudgetExceeded
 from feynman_jobs.settings import Settings
@@ -112,6 +112,9 @@ class BudgetWindow:
     spent_micros: int
     reserved_micros: int
     resets_at: datetime | None
+    #: When it was read, by the Redis server's clock (windows are the server's: a worker host's clock
+    #: an hour ahead counted its spend in the next hour's window).
+    read_at: datetime | None = None
 
     @property
     def remaining_micros(self) -> int:
@@ -134,7 +137,8 @@ class BudgetWindow:
         if self.resets_at is None:
             retry_after_s = TOTAL_RECHECK_S
         else:
-            retry_after_s = max(1, int((self.resets_at - datetime.now(UTC)).total_seconds()) + 1)
+            read_at = self.read_at or datetime.now(UTC)
+            retry_after_s = max(1, int((self.resets_at - read_at).total_seconds()) + 1)
         return BudgetExceeded(
             f"the {self.name} budget of ${self.limit_micros / 1e6:.6f} would be exceeded: "
             f"${self.remaining_micros / 1e6:.6f} left, this needs ${needed_micros / 1e6:.6f}",
@@ -168,7 +172,7 @@ def held(connection: Redis, pool: Pool = RESERVED) -> int:
 
 def windows(connection: Redis, settings: Settings, *, pool: Pool = RESERVED) -> list[BudgetWindow]:
     """Every configured budget with its current spend and the money held in `pool`."""
-    now = datetime.now(UTC)
+    now = server_now(connection)
     keys = ledger.spend_keys(now, settings.zone)
     configured = {name: limit for name, limit in _limits(connection, settings).items() if limit is not None}
     if not configured:
@@ -176,7 +180,9 @@ def windows(connection: Redis, settings: Settings, *, pool: Pool = RESERVED) -> 
     values = connection.mget([keys[name] for name in configured])
     pooled = held(connection, pool)
     return [
-        BudgetWindow(name, round(limit * 1e6), int(spent or 0), pooled, _resets(name, now, settings.zone))
+        BudgetWindow(
+            name, round(limit * 1e6), int(spent or 0), pooled, _resets(name, now, settings.zone), read_at=now
+        )
         for (name, limit), spent in zip(configured.items(), values, strict=True)
     ]
 
@@ -195,7 +201,7 @@ def reserve(
     limits = _limits(connection, settings)
     if all(limit is None for limit in limits.values()):
         return
-    keys = ledger.spend_keys(datetime.now(UTC), settings.zone)
+    keys = ledger.spend_keys(server_now(connection), settings.zone)
     names = list(limits)
     args = [member, amount_micros, max(1, ttl_s)]
     args += [-1 if limits[n] is None else round(limits[n] * 1e6) for n in names]  # type: ignore[operator]

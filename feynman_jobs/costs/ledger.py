@@ -9,6 +9,7 @@ from typing import Any
 from redis import Redis
 
 from feynman_jobs import keys
+from feynman_jobs.clock import server_now
 from feynman_jobs.providers.llm import LOCAL_ANALYZER, LOCAL_SUMMARIZER
 from feynman_jobs.settings import Price
 from feynman_jobs.text.embed import HashingEmbedder
@@ -63,9 +64,10 @@ def record_call(
     """Append one model call to the ledger and to its job's totals, in one transaction.
 
     A call made outside a job (a search's query embedding) has `job_id` '' and no per-job totals."""
-    when = at or datetime.now(UTC)
-    # Entry ids are the Redis server's clock, so workers on hosts with skewed clocks still append in
-    # order; `at` (for back-filling and tests) must not be older than the newest entry.
+    when = at or server_now(connection)
+    # Entry ids and budget windows are the Redis server's clock, so workers on hosts with skewed clocks
+    # still append in order and count in the right hour; `at` (for back-filling and tests) must not be
+    # older than the newest entry.
     entry_id = f"{int(when.timestamp() * 1000)}-*" if at else "*"
     oldest = int((when - LEDGER_RETENTION).timestamp() * 1000)
     entry = {

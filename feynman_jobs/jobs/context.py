@@ -16,6 +16,7 @@ from redis import Redis
 from rq import Retry, get_current_job
 from rq.job import Job
 
+from feynman_jobs.clock import server_now
 from feynman_jobs.costs import ledger, reservations
 from feynman_jobs.errors import HoldJob
 from feynman_jobs.lifecycle import timeline
@@ -129,7 +130,8 @@ def holdable(func: Callable[P, R]) -> Callable[P, R | Retry]:
             return func(*args, **kwargs)
         except HoldJob as hold:
             delay = max(1, math.ceil(hold.retry_after_s))
-            until = datetime.now(UTC) + timedelta(seconds=delay)
+            # The Redis server's clock, as the retry it becomes (queueing/wiring.JsonJob).
+            until = server_now(job.connection) + timedelta(seconds=delay)
             job.meta["held"] = {"reason": hold.reason, "until": until.isoformat()}
             job.save_meta()
             timeline.record(job.connection, job, "held", reason=hold.reason, until=until.isoformat())

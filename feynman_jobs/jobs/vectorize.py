@@ -17,11 +17,14 @@ from feynman_jobs.jobs.context import (
     settings,
 )
 from feynman_jobs.memory.records import adopt_legacy_memory, load_memory
-from feynman_jobs.memory.vectors import RedisVectorStore
+from feynman_jobs.memory.vectors import Document, RedisVectorStore
 from feynman_jobs.providers.embedders import get_embedder
 from feynman_jobs.text.chunk import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS, chunk_text
 
 logger = logging.getLogger(__name__)
+
+#: Documents embedded in one call and upserted in one round trip; progress is reported per group.
+DOCUMENTS_PER_GROUP = 50
 
 
 def memory_document(record: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +34,10 @@ def memory_document(record: dict[str, Any]) -> dict[str, Any]:
         key: record.get(key) for key in ("topic", "session_id", "learner_id", "language") if record.get(key)
     }
     return {"id": record["id"], "text": "\n".join(part for part in parts if part), "metadata": metadata}
+
+
+def _chunks(text: str) -> list[str]:
+    return chunk_text(text, max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS)
 
 
 @holdable
@@ -71,16 +78,25 @@ def vectorize_documents(
     store = RedisVectorStore(connection())
     stored: list[dict[str, Any]] = []
     dim = 0
-    for index, document in enumerate(documents):
-        chunks = chunk_text(document["text"], max_tokens=CHUNK_TOKENS, overlap_tokens=CHUNK_OVERLAP_TOKENS)
+    # A group of documents is embedded in one call (the embedder batches its requests) and upserted in
+    # one round trip; progress is reported once per group.
+    for start in range(0, len(documents), DOCUMENTS_PER_GROUP):
+        group = documents[start : start + DOCUMENTS_PER_GROUP]
+        chunked = [_chunks(document["text"]) for document in group]
         # Each request is guarded (budgets, embeddings rate limits) and recorded, like a chat call.
-        embedded = embedder.embed(chunks, guard=model_call, record=record_usage)
+        embedded = embedder.embed([chunk for chunks in chunked for chunk in chunks], guard=model_call,
+                                  record=record_usage)  # fmt: skip
         dim = embedded.vectors.shape[1] or dim
-        store.upsert(
-            namespace, document["id"], chunks, embedded.vectors, document.get("metadata"), model=embedder.name
-        )
-        stored.append({"id": document["id"], "chunks": len(chunks)})
-        set_progress((index + 1) / len(documents), f"vectorized {index + 1} of {len(documents)} documents")
+        rows = 0
+        batch: list[Document] = []
+        for document, chunks in zip(group, chunked, strict=True):
+            vectors = embedded.vectors[rows : rows + len(chunks)]
+            rows += len(chunks)
+            batch.append(Document(document["id"], chunks, vectors, document.get("metadata")))
+            stored.append({"id": document["id"], "chunks": len(chunks)})
+        store.upsert_many(namespace, batch, model=embedder.name)
+        done = start + len(group)
+        set_progress(done / len(documents), f"vectorized {done} of {len(documents)} documents")
     return {
         "namespace": label,
         "embedder": embedder.name,

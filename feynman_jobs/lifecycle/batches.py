@@ -19,11 +19,13 @@ DONE = {JobStatus.FINISHED.value, JobStatus.FAILED.value, JobStatus.STOPPED.valu
 
 
 class BatchCreated(BaseModel):
-    """The batch id and every job it enqueued."""
+    """The batch id and the id of every job it enqueued (in the order sent; a consolidation's
+    follow-up is named in its status document). `jobs`, the status documents in the same order, only
+    with `?include=jobs`: each is one GET /api/jobs/<id> away otherwise."""
 
     id: str
     job_ids: list[str]
-    jobs: list[JobStatusDocument]
+    jobs: list[JobStatusDocument] | None = None
 
 
 class BatchProgress(BaseModel):

@@ -75,7 +75,7 @@ def record(
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
         pipe.xadd(keys.OUTCOME_EVENTS, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
         if timeline_ttl is not None:
-            timeline.add(pipe, job_id, timeline_ttl, outcome)
+            timeline.add(pipe, job_id, timeline_ttl, outcome, trim=False)
         pipe.execute()
 
 

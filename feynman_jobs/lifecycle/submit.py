@@ -125,9 +125,10 @@ def submit_batch(
         connection.expire(keys.batch(batch_id), max(settings.result_ttl, settings.failure_ttl))
         replication.confirm(connection, settings)
         return batch_id, [result for result in results if result is not None]
-    to_write = [
-        replace(plan, depends_on=[renamed.get(dep, dep) for dep in plan.depends_on]) for plan in to_write
-    ]
+    if renamed:
+        to_write = [
+            replace(plan, depends_on=[renamed.get(dep, dep) for dep in plan.depends_on]) for plan in to_write
+        ]
     try:
         backpressure.check_room(connection, settings.max_queued, to_write)
         reservations.reserve_for(connection, settings, to_write)

@@ -24,6 +24,7 @@ from rq.defaults import DEFAULT_FAILURE_TTL
 from rq.job import Job
 
 from feynman_jobs import keys
+from feynman_jobs.queueing import pending
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,26 @@ def ttl_of(job: Job) -> int:
     return max(ttls) if ttls else DEFAULT_FAILURE_TTL
 
 
-def add(pipe: Pipeline, job_id: str, ttl: int, event: str, **fields: Any) -> None:
-    """Queue the append of one event on `pipe` (the caller executes it); the list lives `ttl` seconds."""
-    entry = {"at": _stamp(datetime.now(UTC)), "event": event, **fields}
+def _entry(event: str, **fields: Any) -> str:
+    return json.dumps({"at": _stamp(datetime.now(UTC)), "event": event, **fields}, ensure_ascii=False)
+
+
+def started(job: Job, worker: str) -> pending.TimelineEntry:
+    """The `started` entry, for the worker's claim to write atomically with the status (queueing/pending)."""
+    return pending.TimelineEntry(_entry("started", worker=worker), ttl_of(job), MAX_EVENTS)
+
+
+def add(pipe: Pipeline, job_id: str, ttl: int, event: str, *, trim: bool = True, **fields: Any) -> None:
+    """Queue the append of one event on `pipe` (the caller executes it); the list lives `ttl` seconds.
+
+    `trim=False` leaves out the trim to MAX_EVENTS, for the entry that ends an attempt: an attempt adds
+    at most two untrimmed entries (started, and finished or stopped), and every entry that can repeat
+    without end (held, retried, requeued, a delivery) trims, so the list stays bounded.
+    """
     key = keys.job_events(job_id)
-    pipe.rpush(key, json.dumps(entry, ensure_ascii=False))
-    pipe.ltrim(key, -MAX_EVENTS, -1)
+    pipe.rpush(key, _entry(event, **fields))
+    if trim:
+        pipe.ltrim(key, -MAX_EVENTS, -1)
     pipe.expire(key, ttl)
 
 

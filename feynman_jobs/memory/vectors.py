@@ -94,24 +94,30 @@ class RedisVectorStore:
         if not chunks:
             self.delete(namespace, doc_id)
             return 0
-        if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
-            raise ValueError(f"expected {len(chunks)} vectors, got an array of shape {vectors.shape}")
-        dim = vectors.shape[1]
-        payloads = [
-            json.dumps(
-                {"doc_id": doc_id, "chunk": index, "text": chunk, "metadata": metadata or {}},
-                ensure_ascii=False,
-            )
-            for index, chunk in enumerate(chunks)
-        ]
-        blob = np.ascontiguousarray(vectors, dtype="<f4").tobytes()
-        args: list[str | bytes | int] = [doc_id, model, dim, len(chunks), blob, *payloads]
-        args += [vector_lua.COMPACT_MIN_GARBAGE, uuid.uuid4().hex]
+        args = _upsert_args(doc_id, chunks, vectors, metadata, model)
         try:
             self._upsert(keys=self.keys(namespace), args=args)
         except ResponseError as exc:
             raise _mismatch(namespace, model, exc) from None
         return len(chunks)
+
+    def upsert_many(self, namespace: str, documents: list[Document], *, model: str) -> int:
+        """`upsert` each document, all in one round trip: each document's replacement is still atomic
+        on its own (one script each). Returns the chunks stored."""
+        if any(not document.chunks for document in documents):
+            for document in documents:
+                self.upsert(namespace, document.doc_id, document.chunks, document.vectors,
+                            document.metadata, model=model)  # fmt: skip
+            return sum(len(document.chunks) for document in documents)
+        with self.connection.pipeline(transaction=False) as pipe:
+            for doc in documents:
+                args = _upsert_args(doc.doc_id, doc.chunks, doc.vectors, doc.metadata, model)
+                self._upsert(keys=self.keys(namespace), args=args, client=pipe)
+            try:
+                pipe.execute()
+            except ResponseError as exc:
+                raise _mismatch(namespace, model, exc) from None
+        return sum(len(document.chunks) for document in documents)
 
     def delete(self, namespace: str, doc_id: str) -> None:
         """Remove a document's chunks (a no-op for an unknown document)."""
@@ -191,6 +197,33 @@ class RedisVectorStore:
                 Hit(chunk["doc_id"], chunk["chunk"], float(scores[row]), chunk["text"], chunk["metadata"])
             )
         return hits
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document's chunks, their vectors (one row each) and its metadata, for `upsert_many`."""
+
+    doc_id: str
+    chunks: list[str]
+    vectors: NDArray[np.float32]
+    metadata: dict[str, Any] | None = None
+
+
+def _upsert_args(
+    doc_id: str, chunks: list[str], vectors: NDArray[np.float32], metadata: dict[str, Any] | None, model: str
+) -> list[str | bytes | int]:
+    """The upsert script's arguments for one document (vector_lua.UPSERT)."""
+    if vectors.ndim != 2 or vectors.shape[0] != len(chunks):
+        raise ValueError(f"expected {len(chunks)} vectors, got an array of shape {vectors.shape}")
+    payloads = [
+        json.dumps(
+            {"doc_id": doc_id, "chunk": index, "text": chunk, "metadata": metadata or {}}, ensure_ascii=False
+        )
+        for index, chunk in enumerate(chunks)
+    ]
+    blob = np.ascontiguousarray(vectors, dtype="<f4").tobytes()
+    args: list[str | bytes | int] = [doc_id, model, vectors.shape[1], len(chunks), blob, *payloads]
+    return [*args, vector_lua.COMPACT_MIN_GARBAGE, uuid.uuid4().hex]
 
 
 def _mismatch(namespace: str, model: str, error: ResponseError) -> Exception:

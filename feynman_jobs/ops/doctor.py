@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC
 from importlib import metadata
 
 from redis import Redis
@@ -13,17 +14,20 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.clock import server_now
 from feynman_jobs.costs import control
 from feynman_jobs.ops.exposure import check_access, check_redis_config
 from feynman_jobs.ops.findings import Finding
-from feynman_jobs.ops.replicas import check_replication
+from feynman_jobs.ops.replicas import check_replication, sentinel_master
 from feynman_jobs.ops.snapshot import REGISTRIES
+from feynman_jobs.queueing.connection import reached_url
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
 from feynman_jobs.settings import Settings
 
 #: Packages whose versions were tested together (architecture §10): a different one is a finding.
 PINNED = ("rq", "rq-scheduler", "rq-dashboard", "redis")
-#: A worker whose heartbeat is older than this is dead, whatever its key says (Procfile --worker-ttl 60).
+#: A worker heartbeats at least every 45 s (Procfile --worker-ttl 60): a heartbeat further than this from
+#: the Redis server's clock, either way, means a host clock that is off (or a stuck worker).
 HEARTBEAT_LIMIT_S = 90
 #: Jobs sampled per queue and registry when looking for data that is not JSON.
 SAMPLE = 200
@@ -40,7 +44,12 @@ def diagnose(connection: Redis, settings: Settings) -> list[Finding]:
     except RedisError as exc:
         return [Finding("redis", False, f"cannot be reached: {exc}"), access]
     findings = [Finding("redis", True, f"reachable, Redis {info.get('redis_version', '?')}")]
-    findings += check_redis_config(connection, settings.redis_url)
+    # With sentinels, the Redis checked is the master they name now (REDIS_URL's host is not used).
+    config = check_redis_config(connection, reached_url(connection, settings))
+    if settings.redis_sentinels:
+        where = sentinel_master(connection, settings)
+        config = [dataclasses.replace(found, detail=f"{where}: {found.detail}") for found in config]
+    findings += config
     findings.append(check_replication(connection, settings))
     findings.append(access)
     findings.append(check_prices(connection, settings))
@@ -69,24 +78,32 @@ def check_prices(connection: Redis, settings: Settings) -> Finding:
 
 
 def check_workers(connection: Redis) -> list[Finding]:
-    """Workers registered, alive (recent heartbeat), on every queue, running the pinned rq."""
+    """Workers registered and alive, on every queue, running the pinned rq, with a sane clock.
+
+    Alive is the service's own rule (architecture §5): the worker's key exists, expiring by the Redis
+    server's clock. Its heartbeat time is written by its host's clock: far from the server's, that clock
+    is off (times the worker writes, such as a job's started_at, are off by as much)."""
     workers = Worker.all(connection=connection, job_class=JsonJob, serializer=JSONSerializer)
     if not workers:
         return [
             Finding("workers", False, "no rq worker is registered: start the Procfile's `worker` process")
         ]
     findings = []
-    now = datetime.now(UTC)
-    alive = 0
+    now = server_now(connection)
     for worker in workers:
         beat = worker.last_heartbeat
         age = (now - beat.replace(tzinfo=UTC)).total_seconds() if beat else None
-        if age is None or age > HEARTBEAT_LIMIT_S:
+        if age is not None and abs(age) > HEARTBEAT_LIMIT_S:
+            when = f"{-age:.0f} s ahead of" if age < 0 else f"{age:.0f} s behind"
             findings.append(
-                Finding("workers", False, f"{worker.name}: no heartbeat for {age or '?'} s (dead?)")
+                Finding(
+                    "workers",
+                    False,
+                    f"{worker.name}: its last heartbeat is {when} the Redis server's clock: its host's "
+                    "clock is off (or the worker is stuck); synchronise it (NTP)",
+                    severity="warn",
+                )
             )
-            continue
-        alive += 1
         missing = [name for name in QUEUE_NAMES if name not in worker.queue_names()]
         if missing:
             findings.append(
@@ -97,8 +114,7 @@ def check_workers(connection: Redis) -> list[Finding]:
             findings.append(
                 Finding("workers", False, f"{worker.name}: runs rq {worker.version}, pinned {wanted}")
             )
-    if alive:
-        findings.insert(0, Finding("workers", True, f"{alive} alive of {len(workers)} registered"))
+    findings.insert(0, Finding("workers", True, f"{len(workers)} alive"))
     return findings
 
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 from redis import Redis
 
 from feynman_jobs.ops.findings import Finding
+from feynman_jobs.queueing.connection import master_address
 from feynman_jobs.queueing.replication import online_replicas
 from feynman_jobs.settings import Settings
+
+
+def sentinel_master(connection: Redis, settings: Settings) -> str:
+    """The master the sentinels name, as doctor's findings say it."""
+    host, port = master_address(connection)
+    return f"master {host}:{port} (Sentinel {settings.redis_sentinel_master!r})"
 
 
 def check_replication(connection: Redis, settings: Settings) -> Finding:
     """The master (as the sentinels name it), its connected replicas, and the replicas WAIT asks for."""
     info = connection.info("replication")
     replicas = online_replicas(info)
-    where = ""
-    if settings.redis_sentinels:
-        host, port = connection.connection_pool.get_master_address()  # type: ignore[attr-defined]
-        where = f"master {host}:{port} (Sentinel {settings.redis_sentinel_master!r}), "
+    where = f"{sentinel_master(connection, settings)}, " if settings.redis_sentinels else ""
     wanted = settings.redis_min_replicas
     if info.get("role") != "master":
         role = info.get("role")

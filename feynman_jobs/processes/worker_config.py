@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging.config
 
+from feynman_jobs.jobs import context
 from feynman_jobs.logs import dict_config
 from feynman_jobs.providers import embedders, http
 from feynman_jobs.queueing.catalog import CATALOG
@@ -27,6 +28,9 @@ DICT_CONFIG = dict_config(_settings.log_level, _settings.log_format)
 # line (how a load is seen and counted) reaches the worker's log. RQ applying it again is harmless.
 logging.config.dictConfig(DICT_CONFIG)
 embedders.get_embedder(_settings)
+# Jobs read the settings through jobs.context.settings(): read them here, once, not in every horse
+# (reading the environment into Settings takes tens of milliseconds).
+context.settings()
 http.tls_context()  # loaded once here, not in every work horse or slot
 # Import the job modules here too, so a work horse does not import them again for every job.
 for _spec in CATALOG.values():

@@ -10,6 +10,7 @@ are not used then (architecture §8).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis import Redis
 from redis.connection import parse_url
@@ -39,6 +40,23 @@ def connect(settings: Settings) -> Redis:
     assert settings.redis_sentinel_master is not None  # settings refuse sentinels without it
     client: Redis = sentinel.master_for(settings.redis_sentinel_master, **timeouts)
     return client
+
+
+def reached_url(connection: Redis, settings: Settings) -> str:
+    """`REDIS_URL` with the address `connection` reaches: with sentinels, the master they name now."""
+    if not settings.redis_sentinels:
+        return settings.redis_url
+    host, port = master_address(connection)
+    parts = urlsplit(settings.redis_url)
+    credentials, at, _ = parts.netloc.rpartition("@")
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=f"{credentials}{at}{address}"))
+
+
+def master_address(connection: Redis) -> tuple[str, int]:
+    """Where a Sentinel-managed client's master is, as the sentinels answer now."""
+    host, port = connection.connection_pool.get_master_address()  # type: ignore[attr-defined]
+    return str(host), int(port)
 
 
 def url_options(redis_url: str) -> dict[str, Any]:

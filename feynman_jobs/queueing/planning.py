@@ -50,8 +50,14 @@ def memory_id_for(job_id: str, learner_id: str, session_id: str | None) -> str:
     return f"mem-{job_id}"
 
 
-def validate_payload(spec: JobSpec, payload: dict[str, Any], pointer: str = "payload") -> dict[str, Any]:
-    """The payload checked against its type's model, as the job function's keyword arguments."""
+def validate_payload(spec: JobSpec, payload: object, pointer: str = "payload") -> dict[str, Any]:
+    """The payload checked against its type's model, as the job function's keyword arguments.
+
+    A payload that is already an instance of that model (a batch's jobs are validated in one pass,
+    requests.parse_batch_request) is not validated again.
+    """
+    if type(payload) is spec.payload_model:
+        return payload.model_dump(mode="json", exclude_none=True)
     try:
         model = spec.payload_model.model_validate(payload)
     except ValidationError as exc:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Literal, get_args
 
+import rq.job
 from redis import Redis
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
+
+from feynman_jobs.clock import server_now
 
 #: A queue's name, as requests and the OpenAPI document spell it.
 QueueName = Literal["high", "default", "low"]
@@ -24,6 +29,35 @@ class JsonJob(Job):
         self, id: str | None = None, connection: Redis | None = None, serializer: Any = None
     ) -> None:
         super().__init__(id, connection=connection, serializer=serializer or JSONSerializer)
+
+    # rq-compat(rq==3.0.0): Job.retry (a failed attempt's backoff) and Job._handle_retry_result (a
+    # job returning Retry: our holds) schedule the job at `rq.job.now()` + interval, the clock of the
+    # host that failed or held it; a worker host an hour ahead scheduled its retries an hour late
+    # (tests/reliability/test_hosts.py). They run here on the Redis server's clock, the one the
+    # scheduler compares against (processes/scheduling.py). Remove when RQ asks Redis for the time.
+    def retry(self, queue: Queue, pipeline: Any) -> None:
+        """RQ's retry of a failed attempt, its backoff counted from the Redis server's clock."""
+        with _server_clock(self.connection):
+            super().retry(queue, pipeline)
+
+    def _handle_retry_result(self, *args: Any, **kwargs: Any) -> None:
+        """RQ's reschedule of a job that returned Retry, counted from the Redis server's clock."""
+        with _server_clock(self.connection):
+            super()._handle_retry_result(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _server_clock(connection: Redis) -> Iterator[None]:
+    """`rq.job.now` reads the Redis server's clock while the block runs (RQ's retry paths run in a
+    worker's main thread or its single-threaded horse, or in the scheduler process)."""
+    module: Any = rq.job
+    own = module.now
+    moment = server_now(connection)
+    module.now = lambda: moment
+    try:
+        yield
+    finally:
+        module.now = own
 
 
 class JsonQueue(Queue):

@@ -14,7 +14,7 @@ from feynman_jobs.errors import FieldError, InvalidRequest
 from feynman_jobs.queueing import idempotency
 from feynman_jobs.queueing.catalog import CALLBACKS, type_of
 from feynman_jobs.queueing.planning import JobPlan
-from feynman_jobs.queueing.wiring import JsonJob, get_queue
+from feynman_jobs.queueing.wiring import JsonJob, JsonQueue, get_queue
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,19 @@ def write(
                 for held, _ in claims:
                     idempotency.watch(pipe, held)
                 pipe.multi()
-                jobs = [_add_job(connection, pipe, plan, statuses, own) for plan in plans]
+                queues = {name: get_queue(name, connection) for name in {plan.queue for plan in plans}}
+                jobs = [_add_job(queues[plan.queue], pipe, plan, statuses, own) for plan in plans]
+                # What RQ's enqueue_many and schedule_job do on every path (its _enqueue_job does not):
+                # RQ lists queues from this set (`rq info`, Queue.all(), the dashboard).
+                pipe.sadd(keys.RQ_QUEUES, *sorted(queue.key for queue in queues.values()))
+                # One ZADD per index, whatever the number of jobs: a batch pays per index, not per job.
                 first = last - len(plans) + 1
-                for offset, job in enumerate(jobs):
-                    plan = plans[offset]
-                    for key in (keys.JOBS_INDEX, keys.jobs_by_type(plan.spec.name)):
-                        pipe.zadd(key, {job.id: first + offset})
+                scores: dict[str, dict[str, int]] = {keys.JOBS_INDEX: {}}
+                for offset, (plan, job) in enumerate(zip(plans, jobs, strict=True)):
+                    scores[keys.JOBS_INDEX][job.id] = first + offset
+                    scores.setdefault(keys.jobs_by_type(plan.spec.name), {})[job.id] = first + offset
+                for key, members in scores.items():
+                    pipe.zadd(key, members)
                 for held, job_id in claims:
                     idempotency.confirm(pipe, held, job_id, ttl)
                 if batch:
@@ -77,23 +84,31 @@ def write(
                 pipe.execute()
             except WatchError:
                 continue
-            for job in jobs:
-                status = job.get_status(refresh=False).value
-                logger.info(
-                    "enqueued job type=%s id=%s queue=%s status=%s",
-                    type_of(job.func_name),
-                    job.id,
-                    job.origin,
-                    status,
-                )
+            _log_enqueued(jobs)
             return jobs
     raise RuntimeError("could not enqueue: the dependencies kept changing")
 
 
+def _log_enqueued(jobs: list[JsonJob]) -> None:
+    """One line per job; a batch's jobs of one type, queue and status share a line that lists their ids
+    (a batch of 200 writes one line, not 200, and every id can still be found in the log)."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for job in jobs:
+        status = job.get_status(refresh=False).value
+        groups.setdefault((type_of(job.func_name), job.origin, status), []).append(job.id)
+    for (job_type, queue, status), ids in groups.items():
+        if len(ids) == 1:
+            logger.info("enqueued job type=%s id=%s queue=%s status=%s", job_type, ids[0], queue, status)
+        else:
+            logger.info(
+                "enqueued %d jobs type=%s queue=%s status=%s ids=%s", len(ids), job_type, queue, status,
+                ",".join(ids),
+            )  # fmt: skip
+
+
 def _add_job(
-    connection: Redis, pipe: Pipeline, plan: JobPlan, statuses: dict[str, str | None], own: set[str]
+    queue: JsonQueue, pipe: Pipeline, plan: JobPlan, statuses: dict[str, str | None], own: set[str]
 ) -> JsonJob:
-    queue = get_queue(plan.queue, connection)
     met = {JobStatus.FINISHED.value} | ({JobStatus.FAILED.value} if plan.allow_failure else set())
     waiting = any(dep in own or statuses.get(dep) not in met for dep in plan.depends_on)
     status = JobStatus.SCHEDULED if plan.when else JobStatus.DEFERRED if waiting else JobStatus.QUEUED
@@ -117,9 +132,6 @@ def _add_job(
         on_failure=CALLBACKS.on_failure,
         on_stopped=CALLBACKS.on_stopped,
     )
-    # What RQ's enqueue_many and schedule_job do on every path (its _enqueue_job does not): RQ lists
-    # queues from this set (`rq info`, Queue.all(), the dashboard).
-    pipe.sadd(keys.RQ_QUEUES, queue.key)
     if plan.when:
         queue.schedule_job(job, plan.when, pipeline=pipe)
     elif waiting:

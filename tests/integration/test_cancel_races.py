@@ -68,7 +68,9 @@ def test_a_canceled_consolidation_ends_its_follow_up_and_the_batch_completes(
     api: str, redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:
     code, _, batch = http(
-        "POST", api + "/api/batches", {"jobs": [_consolidation("cancel-in-batch"), analyze_body("b"), ROLLUP]}
+        "POST",
+        api + "/api/batches?include=jobs",
+        {"jobs": [_consolidation("cancel-in-batch"), analyze_body("b"), ROLLUP]},
     )
     assert code == 202, batch
     consolidation, analysis, rollup = batch["job_ids"]
@@ -112,7 +114,7 @@ def test_stopping_a_running_consolidation_ends_its_follow_up_at_once(
     worker = start_worker(redis_url, tmp_path / "worker.log", redis, env)
     try:
         job = _consolidation("stop-in-batch", topic="光合作用 stop-consolidation")
-        batch = http("POST", api + "/api/batches", {"jobs": [job]})[2]
+        batch = http("POST", api + "/api/batches?include=jobs", {"jobs": [job]})[2]
         [consolidation] = batch["job_ids"]
         [follow_up] = batch["jobs"][0]["follow_up"]
         wait_until(lambda: provider.received["stop-consolidation"] == 1, 60, "the model call")

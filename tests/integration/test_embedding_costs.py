@@ -61,13 +61,14 @@ def test_embeddings_are_estimated_priced_recorded_limited_and_budgeted(
 
         done = wait_for(base, enqueue(base, body)["id"])
         billed = EMBEDDING_TOKENS_PER_INPUT * sum(provider.embedding_inputs)
-        assert len(provider.embedding_inputs) == 2  # one request per document: two of the three RPM
+        # Both documents in one request (the embedder batches a job's chunks): one of the three RPM.
+        assert provider.embedding_inputs == [2]
         assert done["cost"]["tokens_in"] == billed
         assert done["cost"]["usd"] == pytest.approx(billed * PRICE_PER_TOKEN)
         entries = _ledger(redis)
         assert [(e["model"], e["job_type"], e["job_id"]) for e in entries] == [
             ("embed-test", "vectorize_documents", done["id"])
-        ] * 2
+        ]
 
         query = urllib.parse.urlencode({"q": "光合作用 葡萄糖", "namespace": "docs"})
         code, _, found = http("GET", f"{base}/api/memories/search?{query}")
@@ -83,6 +84,7 @@ def test_embeddings_are_estimated_priced_recorded_limited_and_budgeted(
         daily = http("GET", base + "/api/budget")[2]["budgets"][0]
         assert daily["spent_usd"] == pytest.approx((billed + EMBEDDING_TOKENS_PER_INPUT) * PRICE_PER_TOKEN)
 
+        assert http("GET", f"{base}/api/memories/search?{query}")[0] == 200  # the third request of the minute
         # The minute's three embeddings requests are used: the next search waits briefly, then a 429.
         code, headers, problem = http("GET", f"{base}/api/memories/search?{query}")
         assert (code, problem["type"]) == (429, "urn:feynman-jobs:problem:rate-limited")

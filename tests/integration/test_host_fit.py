@@ -180,7 +180,7 @@ def _diamond(prefix: str, **first: Any) -> list[dict[str, Any]]:
 
 def test_a_diamond_inside_one_batch_runs_in_order_and_cancels_whole(stack: Stack) -> None:
     api = stack.api
-    code, _, batch = http("POST", api + "/api/batches", {"jobs": _diamond("dag")})
+    code, _, batch = http("POST", api + "/api/batches?include=jobs", {"jobs": _diamond("dag")})
     assert code == 202, batch
     top, left, right, bottom = batch["job_ids"]
     assert [job["status"] for job in batch["jobs"]] == ["queued", "deferred", "deferred", "deferred"]
@@ -333,8 +333,11 @@ def test_the_python_client_drives_a_whole_flow(stack: Stack) -> None:
             [
                 {"type": "consolidate_memory", "payload": memory, "ref": "memory"},
                 {"type": "analyze_conversation", "payload": analysis, "depends_on": ["ref:memory"]},
-            ]
+            ],
+            include_jobs=True,
         )
+        assert [job["id"] for job in batch["jobs"]] == batch["job_ids"]
+        assert [job["ref"] for job in batch["jobs"]] == ["memory", None]
         consolidated, analyzed = (client.wait(job_id, timeout_s=30) for job_id in batch["job_ids"])
         assert (consolidated["status"], analyzed["status"]) == ("finished", "finished")
         assert client.wait(consolidated["follow_up"][0], timeout_s=30)["status"] == "finished"
@@ -386,7 +389,11 @@ def test_the_python_client_drives_a_whole_flow(stack: Stack) -> None:
 
     async def asynchronously() -> dict[str, Any]:
         async with AsyncFeynmanClient(api, retry=quick) as client:
-            job = await client.enqueue("analyze_conversation", analysis)
+            one = [{"type": "analyze_conversation", "payload": analysis}]
+            assert set(await client.batch(one)) == {"id", "job_ids"}
+            batch = await client.batch(one, include_jobs=True)
+            [job] = batch["jobs"]
+            assert (job["id"], job["batch_id"]) == (batch["job_ids"][0], batch["id"])
             return await client.wait(job["id"], timeout_s=30)
 
     assert asyncio.run(asynchronously())["result"] == analyzed["result"]

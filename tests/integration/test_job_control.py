@@ -28,7 +28,8 @@ def test_a_batch_of_200_reaches_100_percent(api: str, worker: Process) -> None:
     assert code == 202, batch
     assert len(batch["job_ids"]) == 200
     assert headers["Location"] == f"/api/batches/{batch['id']}"
-    assert {job["batch_id"] for job in batch["jobs"]} == {batch["id"]}
+    assert set(batch) == {"id", "job_ids"}  # the status documents only with ?include=jobs
+    assert http("GET", f"{api}/api/jobs/{batch['job_ids'][-1]}")[2]["batch_id"] == batch["id"]
 
     def done() -> bool:
         return bool(http("GET", api + headers["Location"])[2]["done_fraction"] == 1.0)
@@ -51,6 +52,9 @@ def test_a_batch_with_one_bad_job_enqueues_nothing(api: str, redis: Redis) -> No
         "#/jobs/3/type",
     ]
     assert redis.llen("rq:queue:low") == 0
+    assert not redis.keys("rq:job:*")
+    code, _, problem = http("POST", api + "/api/batches?include=everything", {"jobs": [ROLLUP]})
+    assert (code, [error["pointer"] for error in problem["errors"]]) == (422, ["#/query/include"])
     assert not redis.keys("rq:job:*")
 
 

@@ -7,12 +7,18 @@ from redis import Redis
 from rq import Retry
 from rq.suspension import resume, suspend
 
+from feynman_jobs import redisio
 from feynman_jobs.costs import ledger
 from feynman_jobs.queueing.catalog import CALLBACKS
 from feynman_jobs.queueing.wiring import get_queue
 from tests.support import Process, enqueue, http, wait_for, wait_until
 
 ROLLUP = {"type": "rollup_costs", "payload": {"granularity": "hour"}}
+
+
+def _only_worker(redis: Redis) -> str:
+    [key] = redis.smembers("rq:workers")
+    return redisio.text(key).removeprefix("rq:worker:")
 
 
 def scrape(api: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -54,6 +60,9 @@ def test_scraped_values_equal_the_known_counts(api: str, redis: Redis, worker: P
             job_id="job-1",
             job_type="analyze_conversation",
         )
+    # A job's status is written a moment before its worker's state goes back to idle.
+    worker_key = f"rq:worker:{_only_worker(redis)}"
+    wait_until(lambda: redis.hget(worker_key, "state") == b"idle", 10, "the worker to be idle")
     samples = scrape(api)
     assert value(samples, "feynman_jobs_total", type="rollup_costs", queue="low", outcome="finished") == 3
     assert value(samples, "feynman_jobs_total", type="fail_always", queue="default", outcome="failed") == 2

@@ -11,7 +11,7 @@ from redis import Redis
 
 from feynman_jobs.errors import VectorSpaceMismatch
 from feynman_jobs.memory import vector_lua
-from feynman_jobs.memory.vectors import RedisVectorStore
+from feynman_jobs.memory.vectors import Document, RedisVectorStore
 from feynman_jobs.text.embed import HashingEmbedder
 
 EMBEDDER = HashingEmbedder()
@@ -118,3 +118,25 @@ def test_another_embedder_cannot_write_or_search_a_namespace(redis: Redis) -> No
     with pytest.raises(VectorSpaceMismatch, match=MODEL):
         store.search("m", other.embed(["x"])[0], 3, model=other.name)
     assert store.chunk_count("m") == 1
+
+
+def test_many_documents_are_upserted_in_one_round_trip_each_replaced_whole(redis: Redis) -> None:
+    store = RedisVectorStore(redis)
+    first = ["光合作用把光能变成化学能。", "叶绿体是光合作用的场所。"]
+    store.upsert("many", "photo", first, _embed(first), model=MODEL)
+    replaced, other = ["暗反应固定二氧化碳。"], ["TCP halves its window on loss.", "UDP has no window."]
+    documents = [
+        Document("photo", replaced, _embed(replaced)),
+        Document("net", other, _embed(other), {"lang": "en"}),
+    ]
+    stored = store.upsert_many("many", documents, model=MODEL)
+    assert stored == 3
+    assert (store.chunk_count("many", "photo"), store.chunk_count("many", "net")) == (1, 2)
+    [hit] = store.search("many", _embed(["window on loss"])[0], 1, model=MODEL)
+    assert (hit.doc_id, hit.text, hit.metadata) == ("net", other[0], {"lang": "en"})
+    # A document with no chunks left is removed, as upsert does.
+    emptied = Document("net", [], np.zeros((0, EMBEDDER.dim), np.float32))
+    assert store.upsert_many("many", [emptied], model=MODEL) == 0
+    assert store.chunk_count("many") == 1
+    with pytest.raises(VectorSpaceMismatch):
+        store.upsert_many("many", [Document("x", ["x"], np.ones((1, 8), np.float32))], model="other-model")

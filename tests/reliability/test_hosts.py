@@ -1,12 +1,16 @@
 """Workers on other hosts: Redis and the scheduler here, the web process and two workers each on a host
 of its own (Linux network namespaces joined to this one by veth pairs), one of the workers with its
 clock an hour ahead (libfaketime). Jobs sent to the web host run on both worker hosts, and the host
-an hour ahead is not judged lost, nor are the other host's jobs judged abandoned by it."""
+an hour ahead is not judged lost, nor are the other host's jobs judged abandoned by it, nor are its
+retries scheduled an hour late. When the other host is lost, its job runs again on the host an hour
+ahead within the abandoned-job bound."""
 
 from __future__ import annotations
 
 import glob
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -15,9 +19,14 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from rq import Retry
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.clock import server_now
+from feynman_jobs.queueing.wiring import fetch_job, get_queue
+from tests.reliability.stack import completions
 from tests.support import (
+    VENV_BIN,
     Process,
     analyze_body,
     can_make_hosts,
@@ -32,13 +41,27 @@ from tests.support import (
 #: stop of the test's process group does not reach (a worker was left running after the test).
 LIBFAKETIME = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))), None)
 
-pytestmark = pytest.mark.skipif(
-    not can_make_hosts() or LIBFAKETIME is None,
-    reason="needs root and iproute2 to make network namespaces, and Debian's faketime (bin/test installs it)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not can_make_hosts() or LIBFAKETIME is None,
+        reason="needs root and iproute2 to make network namespaces, and Debian's faketime "
+        "(bin/test installs it)",
+    ),
+    pytest.mark.slow,  # about 85 s, most of it waiting for a lost host's key to expire
+]
 
 TOKEN = "hosts-test-token-0123456789"
 JOBS = 24
+#: The knobs a deployer may shorten (architecture §5), as this test's processes get them: a busy worker
+#: heartbeats every `--job-monitoring-interval` s and its key lives that + 60 s after each heartbeat
+#: (RQ's rule); the scheduler's reaper runs every `--interval` s. The Procfile's 10 and 5 make 75 s.
+MONITORING_S = 1
+SCHEDULER_S = 1
+#: A lost host's job starts again within its worker key's TTL and one reaper tick (the documented
+#: bound), and a moment for an idle worker to take it (it looks at `default` every 0.5 s) and fork.
+REAP_BOUND_S = MONITORING_S + 60 + SCHEDULER_S + 3
+#: A retry's backoff on the host an hour ahead (scheduled by that host, moved by its scheduler).
+RETRY_S = 3
 
 
 def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_path: Path) -> None:
@@ -53,7 +76,7 @@ def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_pa
                        "WEB_CONCURRENCY": "1", "FEYNMAN_API_TOKENS": TOKEN}  # fmt: skip
             web_command = web_host.command(procfile_command("web"))
             processes.append(Process("web", web_env, tmp_path / "web.log", command=web_command))
-            worker = procfile_command("worker")
+            worker = _with(procfile_command("worker"), "--job-monitoring-interval", 10, MONITORING_S)
             # The host an hour ahead starts first, so its worker takes RQ's scheduler lock.
             ahead_clock = f"exec env LD_PRELOAD={LIBFAKETIME} FAKETIME=+1h "
             for host, name, wrap in ((ahead, "ahead", ahead_clock), (near, "near", "exec ")):
@@ -62,7 +85,8 @@ def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_pa
                 processes.append(Process("worker", env, tmp_path / f"{name}.log", command=command))
                 wait_until(_registered(client, f"{name}-host"), 60, f"the {name} host's worker")
             here = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-            processes.append(Process("scheduler", here, tmp_path / "scheduler.log"))
+            scheduler = _with(procfile_command("scheduler"), "--interval", 5, SCHEDULER_S)
+            processes.append(Process("scheduler", here, tmp_path / "scheduler.log", command=scheduler))
             wait_until(lambda: client.scard("rq:workers") == 2, 60, "both worker hosts' workers to register")
             api = f"http://{web_host.address}:{web_port}"
             auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -94,6 +118,43 @@ def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_pa
             for job_id in ids:
                 document = http("GET", f"{api}/api/jobs/{job_id}", None, auth)[2]
                 assert (document["status"], document["attempts"], document["error"]) == ("finished", 1, None)
+
+            # One job holding each worker host; then the host without the skew is lost, worker and horse
+            # at once (one SIGKILL each, by pid: a namespace is not a pid namespace).
+            queue = get_queue("default", client)
+            held = {
+                key: queue.enqueue("tests.jobs.count_and_hold", key, retry=Retry(max=1))
+                for key in ("hold:a", "hold:b")
+            }
+            wait_until(lambda: all(client.exists(f"{key}:pids") for key in held), 30, "both held jobs")
+            on = {_worker(client, job.id): key for key, job in held.items()}
+            assert set(on) == {"near-host", "ahead-host"}, on
+            lost_key, kept_key = on["near-host"], on["ahead-host"]
+            pids = client.hgetall(f"{lost_key}:pids")
+            parent, horse = int(pids[b"worker"]), int(pids[b"horse"])
+            assert parent == int(client.hget(keys.rq_worker("near-host"), "pid") or 0)
+            os.kill(parent, signal.SIGKILL)
+            os.kill(horse, signal.SIGKILL)
+            lost_at = time.monotonic()
+            client.rpush(f"{kept_key}:release", 1)  # the host an hour ahead finishes its job
+
+            # While the lost host's key lives on: a retry on the host an hour ahead waits its backoff by
+            # the Redis server's clock (that host's clock scheduled it 3,600 s late before JsonJob.retry).
+            wait_until(lambda: _status(client, held[kept_key].id) == "finished", 10, "the kept job to finish")
+            backoff = Retry(max=1, interval=[RETRY_S])
+            retried = queue.enqueue("tests.jobs.fail_first_time", "retry:ahead", retry=backoff)
+            wait_until(lambda: _status(client, retried.id) == "scheduled", 10, "the first attempt to fail")
+            failed_at = time.monotonic()
+            due = client.zscore(keys.rq_registry("scheduled", "default"), retried.id) or 0.0
+            scheduled_in = due - server_now(client).timestamp()
+            print(f"hosts: retry on the host an hour ahead scheduled {scheduled_in:.1f} s ahead by Redis")
+            wait_until(lambda: _status(client, retried.id) == "finished", 15, "the retry to run")
+            retry_s = time.monotonic() - failed_at
+            print(f"hosts: retry ({RETRY_S} s backoff) ran again after {retry_s:.1f} s")
+            assert _worker(client, retried.id) == "ahead-host"
+            assert RETRY_S - 1.5 < scheduled_in <= RETRY_S + 0.5, scheduled_in
+            assert RETRY_S - 1.5 < retry_s < RETRY_S + 5, retry_s
+
             # A delayed job waits for its time by the Redis server's clock, whichever host's worker holds
             # RQ's scheduler lock (the host an hour ahead released it at once before).
             code, _, delayed = http("POST", api + "/api/jobs", {**analyze_body("later"), "delay_s": 6}, auth)
@@ -102,9 +163,32 @@ def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_pa
             wait_until(lambda: _status(client, delayed["id"]) == "finished", 30, "the delayed job to run")
             waited = time.monotonic() - accepted
             assert waited > 5, f"a job delayed 6 s ran after {waited:.1f} s"
-            # Both hosts are still alive by the Redis server's clock, and neither was reaped.
-            assert client.scard("rq:workers") == 2
-            assert all(process.proc.poll() is None for process in processes)
+
+            # doctor judges life by the worker's key, and names the host whose clock is off.
+            doctor = subprocess.run(
+                [str(VENV_BIN / "feynman-jobs"), "doctor"], env={**os.environ, **here},
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            [off] = [line for line in doctor.stdout.splitlines() if "Redis server's clock" in line]
+            assert off.startswith("WARN workers: ahead-host: its last heartbeat is 3"), doctor.stdout
+            assert "ahead of the Redis server's clock" in off
+
+            # The lost host's job runs again on the other host within the bound, and finishes once.
+            lost = held[lost_key]
+            wait_until(lambda: client.get(lost_key) == b"2", REAP_BOUND_S + 15, "the lost job to run again")
+            rerun_s = time.monotonic() - lost_at
+            wait_until(lambda: _status(client, lost.id) == "finished", 10, "the lost job to finish")
+            print(f"hosts: the lost host's job ran again on the other host {rerun_s:.1f} s after the kill")
+            assert rerun_s < REAP_BOUND_S, rerun_s
+            assert (_worker(client, lost.id), client.get(lost_key)) == ("ahead-host", b"2")
+            assert completions(client, [lost.id])[lost.id] == 1
+            errors = fetch_job(lost.id, client).meta["attempt_errors"]
+            assert [error["type"] for error in errors] == ["AbandonedJobError"]
+            # The host an hour ahead is alive by the Redis server's clock, and was never reaped.
+            assert client.exists(keys.rq_worker("ahead-host")) == 1
+            assert client.exists(keys.rq_worker("near-host")) == 0
+            ahead_worker = processes[1]
+            assert ahead_worker.proc.poll() is None
         finally:
             for process in reversed(processes):
                 process.stop()
@@ -123,6 +207,16 @@ def _redis(tmp: Path, port: int, addresses: list[str]) -> subprocess.Popen[bytes
         )  # fmt: skip
     wait_until(lambda: _pings(port), 10, "redis-server to start")
     return proc
+
+
+def _with(command: str, option: str, procfile_value: int, value: int) -> str:
+    """The Procfile line with one option's value changed, as a deployer would."""
+    assert f"{option} {procfile_value}" in command, command
+    return command.replace(f"{option} {procfile_value}", f"{option} {value}")
+
+
+def _worker(client: Redis, job_id: str) -> str:
+    return redisio.text(client.hget(keys.rq_job(job_id), "worker_name") or b"")
 
 
 def _heartbeat(client: Redis, name: str) -> float:

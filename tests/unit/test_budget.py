@@ -3,12 +3,13 @@ on the Redis server's clock (real Redis: the Lua reads TIME), and reconciled aga
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 from redis import Redis
 
 from feynman_jobs import keys
+from feynman_jobs.clock import server_now
 from feynman_jobs.costs import budget, ledger, reservations
 from feynman_jobs.errors import BudgetExceeded
 from feynman_jobs.settings import load_settings
@@ -19,6 +20,36 @@ def _spend(redis: Redis, micros: int) -> None:
     ledger.record_call(
         redis, model="m", tokens_in=1, tokens_out=1, usd_micros=micros, job_id="j", job_type="t"
     )
+
+
+class _HourAhead(datetime):
+    """The clock of a worker host an hour ahead (libfaketime's FAKETIME=+1h, for these modules only)."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _HourAhead:
+        moment = datetime.now(tz) + timedelta(hours=1)
+        return cls.fromtimestamp(moment.timestamp(), tz)
+
+
+def test_a_host_an_hour_ahead_spends_and_reserves_in_the_redis_server_s_hour(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger, "datetime", _HourAhead)
+    monkeypatch.setattr(budget, "datetime", _HourAhead)
+    settings = load_settings(budget_hourly_usd=1.0)
+    before = server_now(redis)
+    _spend(redis, 300_000)
+    with pytest.raises(BudgetExceeded) as caught:  # 1.1 USD in the same hour, by the server's clock
+        budget.reserve(redis, settings, "job-1", 800_000, ttl_s=60)
+    after = server_now(redis)
+    # It waits for the server's next hour: not the host's (already past), nor an hour more.
+    assert 0 < caught.value.retry_after_s <= 3601
+    counted = {keys.spend("hourly", moment) for moment in (before, after)}
+    assert sum(int(redis.get(key) or 0) for key in counted) == 300_000
+    [hourly] = [w for w in budget.windows(redis, settings) if w.name == "hourly"]
+    assert hourly.spent_micros == 300_000 or before.hour != after.hour
+    assert hourly.resets_at is not None
+    assert 0 < (hourly.resets_at - server_now(redis)).total_seconds() <= 3600
 
 
 def test_no_budget_means_no_limit(redis: Redis) -> None:
