@@ -248,6 +248,9 @@ def test_a_full_queue_refuses_with_503_and_writes_nothing(stack: Stack) -> None:
         code, _, body = http("POST", api + "/api/batches", {"jobs": [keyed] + [low] * (MAX_QUEUED - 1)})
         assert code == 202, body
         filled.update(body)
+        # A worker that was already waiting when the pause began may take one job and hand it back
+        # (processes/worker.py): the queue is full again once it has.
+        wait_until(lambda: redis.llen(keys.rq_queue("low")) == MAX_QUEUED, 10, "the queue to be full")
         jobs_before, sequence = redis.zcard(keys.JOBS_INDEX), redis.get(keys.JOBS_SEQUENCE)
         code, headers, problem = http("POST", api + "/api/jobs", low)
         assert code == 503, problem

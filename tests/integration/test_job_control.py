@@ -214,6 +214,8 @@ def test_pause_holds_new_jobs_and_resume_releases_them(api: str, worker: Process
     wait_until(
         lambda: "paused; job" in worker.log() or "suspended" in worker.log(), 10, "the worker to notice"
     )
+    # A worker that was already waiting when the pause began may take one job and hand it back at once.
+    wait_until(lambda: redis.llen(keys.rq_queue("low")) == 3, 10, "every held job to be in its queue")
     for _ in range(20):  # two seconds in which an idle worker would have taken them
         assert all(http("GET", f"{api}/api/jobs/{job_id}")[2]["status"] == "queued" for job_id in held)
         redis.ping()
