@@ -7,40 +7,40 @@ from redis import Redis
 
 from feynman_jobs.logs import configure_logging
 from feynman_jobs.settings import Settings, load_settings
-from feynman_jobs.web import (
-    costs_page,
-    openapi,
-    routes_batches,
-    routes_control,
-    routes_costs,
-    routes_health,
-    routes_jobs,
-    routes_learners,
-    routes_metrics,
-    routes_queues,
-    routes_search,
-    routes_workers,
-)
+from feynman_jobs.web import openapi
 from feynman_jobs.web.access import init_access
-from feynman_jobs.web.dashboard import init_dashboard
+from feynman_jobs.web.api import (
+    batches,
+    control,
+    costs,
+    health,
+    jobs,
+    learners,
+    metrics,
+    queues,
+    search,
+    workers,
+)
 from feynman_jobs.web.extension import init_extension
 from feynman_jobs.web.headers import init_headers
 from feynman_jobs.web.problems import register_handlers
+from feynman_jobs.web.ui import costs_page
+from feynman_jobs.web.ui.dashboard import init_dashboard
 
 __all__ = ["create_app", "init_app"]
 
 ROUTE_MODULES = (
-    routes_jobs,
-    routes_batches,
-    routes_queues,
-    routes_costs,
-    routes_control,
-    routes_search,
-    routes_learners,
-    routes_workers,
+    jobs,
+    batches,
+    queues,
+    costs,
+    control,
+    search,
+    learners,
+    workers,
     openapi,
-    routes_health,
-    routes_metrics,
+    health,
+    metrics,
 )
 
 

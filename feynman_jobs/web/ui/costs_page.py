@@ -15,8 +15,8 @@ from flask import Blueprint, render_template
 
 from feynman_jobs.clock import period_end, period_start, utc_iso
 from feynman_jobs.costs import ratelimit, rollups
+from feynman_jobs.web.api.control import budget_document
 from feynman_jobs.web.extension import extension
-from feynman_jobs.web.routes_control import budget_document
 
 _HERE = Path(__file__).resolve().parent
 #: The windows the page draws: hours of the last two days, days of the last thirty.

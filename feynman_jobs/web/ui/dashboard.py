@@ -5,10 +5,10 @@ Who may open it is decided by the app's gate (web/access.py): operators only. Wh
 
 - it reads jobs through module globals with RQ's default binary serializer in places, and its
   requeue routes deserialized binary data from Redis: the globals and four views are replaced
-  (web/dashboard_views.py);
+  (web/ui/dashboard_views.py);
 - its pages build HTML from job descriptions, results, meta and errors with unescaped templates and
-  inline script: our templates (web/templates/rq_dashboard/) replace its own, and our scripts
-  (web/static/dashboard/) write every field as text, under a CSP without inline script;
+  inline script: our templates (web/ui/templates/rq_dashboard/) replace its own, and our scripts
+  (web/ui/static/dashboard/) write every field as text, under a CSP without inline script;
 - `/rq/requeue/<queue>` also answered GET: every action is POST only;
 - an unknown job id raised NoSuchJobError out of its views: a 404 problem.
 """
@@ -26,9 +26,9 @@ from rq.serializers import JSONSerializer
 from feynman_jobs import keys
 from feynman_jobs.queueing.wiring import QUEUE_NAMES
 from feynman_jobs.settings import Settings
-from feynman_jobs.web import dashboard_views
 from feynman_jobs.web.extension import extension
 from feynman_jobs.web.problems import problem
+from feynman_jobs.web.ui import dashboard_views
 
 URL_PREFIX = "/rq"
 DASHBOARD_BLUEPRINT = "rq_dashboard"
@@ -63,7 +63,7 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
         )
     )
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
-    # rq-compat(rq-dashboard==0.9.0): four of its views replaced (web/dashboard_views.py).
+    # rq-compat(rq-dashboard==0.9.0): four of its views replaced (web/ui/dashboard_views.py).
     app.view_functions.update(dashboard_views.REPLACED_VIEWS)
     # rq-compat(rq-dashboard==0.9.0): its before_request opened a client of RQ_DASHBOARD_REDIS_URL on
     # every request naming an instance (a new pool per request, and never through the sentinels): ours

@@ -1,4 +1,4 @@
-"""Cost control over HTTP: estimate a job, read cost rollups (budgets and limits: routes_control)."""
+"""Cost control over HTTP: estimate a job, read cost rollups (budgets and limits: api/control.py)."""
 
 from __future__ import annotations
 
