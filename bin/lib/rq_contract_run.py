@@ -53,7 +53,11 @@ def check(suite: Path, folder: Path, expected: dict[str, object]) -> bool:
             suite, "feynman_jobs.processes.slots.SlotWorker", slots, modules, folder / "run.jsonl"
         )
         missing = sorted(test for test in reference - differences.keys() if found.get(test) != "passed")
-        if missing:  # the machine is shared: a timing-bound test gets one more chance, alone
+        # The machine is shared and RQ's dependency-order tests are timing-bound (RQ's own Worker fails
+        # them under load too): a failed test gets two more chances, alone.
+        for _ in range(2):
+            if not missing:
+                break
             again = outcomes(
                 suite, "feynman_jobs.processes.slots.SlotWorker", slots, missing, folder / "again.jsonl"
             )
