@@ -49,7 +49,8 @@ def count_and_hold(key: str) -> int:
     job = get_current_job()
     assert job is not None
     runs = int(job.connection.incr(key))
-    job.connection.hset(f"{key}:pids", mapping={"horse": os.getpid(), "worker": os.getppid()})
+    # The process running the job (a worker with slots runs it itself; a forking worker, in its horse).
+    job.connection.hset(f"{key}:pids", mapping={"runner": os.getpid(), "parent": os.getppid()})
     if runs == 1:
         job.connection.blpop([f"{key}:release"], timeout=120)
     return runs

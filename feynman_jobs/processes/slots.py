@@ -1,13 +1,12 @@
 """FeynmanWorker with slots: one worker process runs up to FEYNMAN_WORKER_CONCURRENCY jobs at once.
 
-The main thread keeps RQ's loop (pop, claim, heartbeat, maintenance, commands) and hands each claimed
-job to a thread of its own, popping only when a slot is free: a free slot takes the highest-priority
-job. One worker, several RQ executions, each shown by `rq info` and rq-dashboard. Kept from
-processes/worker.py: recorded pops and claims; heartbeats of the worker and of every execution (an
-overseer thread); a reaped job is interrupted, not settled here; the fence interrupts every job, and
-exits the process if one stays blocked. Changed (architecture §1): timeouts and stops interrupt a
-thread (processes/deadlines.py), so a job blocked in one call ends when it returns; a crash of the
-interpreter takes the neighbours along (the reaper retries them). One slot: FeynmanWorker itself.
+The main thread keeps RQ's loop (pop, claim, heartbeat, maintenance, commands) and pops only when a slot
+is free (so a free slot takes the highest-priority job), then runs the job in a thread of its own; each
+execution shows in `rq info` and rq-dashboard. Kept from processes/worker.py: recorded pops and claims,
+heartbeats of the worker and every execution (an overseer thread), reaped jobs interrupted and not
+settled here, a fence that interrupts every job and exits if one stays blocked. Changed (architecture
+§1): timeouts and stops interrupt a thread (processes/deadlines.py), so a job blocked in one call ends
+when it returns; an interpreter crash takes the neighbours along (the reaper retries them).
 """
 
 from __future__ import annotations
@@ -50,8 +49,8 @@ class Slot:
 
 
 # rq-compat(rq==3.0.0): beyond FeynmanWorker's overrides, also overrides handle_payload, _shutdown,
-# teardown, set_state, request_stop_execution and _finalize_failure, and reads _stop_requested and
-# _stopped_job_id. Re-run tests/integration/test_slots.py and bin/rq-contract on any rq upgrade.
+# teardown, set_state, heartbeat, request_stop_execution and _finalize_failure, and reads _stop_requested
+# and _stopped_job_id. Re-run tests/integration/test_slots.py and bin/rq-contract on any rq upgrade.
 class SlotWorker(FeynmanWorker):
     """`rq worker` that runs up to `slots` jobs at once in threads (one slot: FeynmanWorker itself)."""
 
@@ -195,6 +194,11 @@ class SlotWorker(FeynmanWorker):
             self.log.error("Worker %s: jobs still running after the fence; exiting", self.name)
             os._exit(1)
 
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """While jobs run the key lives job_monitoring_interval + 60 s, as with a horse (architecture §5)."""
+        busy = self.slots > 1 and self._running and timeout is None
+        super().heartbeat(self.job_monitoring_interval + 60 if busy else timeout, pipeline)
+
     def set_state(self, state: str, pipeline: Any = None) -> None:
         """RQ's state, except that a worker with running jobs stays busy while it waits for more."""
         if state == WorkerStatus.IDLE and self._running:
@@ -274,8 +278,6 @@ class SlotWorker(FeynmanWorker):
                     self._freed.wait(SLOT_WAIT_S)
                 self.heartbeat()
         super().teardown()  # type: ignore[no-untyped-call]
-
-    # -- after an outage -----------------------------------------------------------------------
 
     def _settle_slot(self, job: Job, queue: Queue, execution: Execution | None, exc: Exception) -> None:
         """Once Redis is back: fail (and so retry) a job still started here, hand back one never started."""
