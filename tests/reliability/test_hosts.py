@@ -60,6 +60,8 @@ SCHEDULER_S = 1
 #: A lost host's job starts again within its worker key's TTL and one reaper tick (the documented
 #: bound), and a moment for an idle worker to take it (it looks at `default` every 0.5 s) and fork.
 REAP_BOUND_S = MONITORING_S + 60 + SCHEDULER_S + 3
+#: Jobs each worker host runs at once (FEYNMAN_WORKER_CONCURRENCY).
+SLOTS = 2
 #: A retry's backoff on the host an hour ahead (scheduled by that host, moved by its scheduler).
 RETRY_S = 3
 
@@ -80,7 +82,11 @@ def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_pa
             # The host an hour ahead starts first, so its worker takes RQ's scheduler lock.
             ahead_clock = f"exec env LD_PRELOAD={LIBFAKETIME} FAKETIME=+1h "
             for host, name, wrap in ((ahead, "ahead", ahead_clock), (near, "near", "exec ")):
-                env = {"REDIS_URL": f"redis://{host.gateway}:{port}/0"}
+                # Two slots a host, so that four held jobs hold both hosts whatever the order they are taken.
+                env = {
+                    "REDIS_URL": f"redis://{host.gateway}:{port}/0",
+                    "FEYNMAN_WORKER_CONCURRENCY": str(SLOTS),
+                }
                 command = host.command(f"{wrap}{worker} -n {name}-host")
                 processes.append(Process("worker", env, tmp_path / f"{name}.log", command=command))
                 wait_until(_registered(client, f"{name}-host"), 60, f"the {name} host's worker")
@@ -119,30 +125,33 @@ def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_pa
                 document = http("GET", f"{api}/api/jobs/{job_id}", None, auth)[2]
                 assert (document["status"], document["attempts"], document["error"]) == ("finished", 1, None)
 
-            # One job holding each worker host; then the host without the skew is lost, worker and horse
-            # at once (one SIGKILL each, by pid: a namespace is not a pid namespace).
+            # Held jobs fill every slot of both worker hosts; then the host without the skew is lost (its
+            # worker process, which runs its jobs in threads, SIGKILLed by pid: a namespace is not a pid
+            # namespace).
             queue = get_queue("default", client)
             held = {
                 key: queue.enqueue("tests.jobs.count_and_hold", key, retry=Retry(max=1))
-                for key in ("hold:a", "hold:b")
+                for key in (f"hold:{n}" for n in range(2 * SLOTS))
             }
-            wait_until(lambda: all(client.exists(f"{key}:pids") for key in held), 30, "both held jobs")
-            on = {_worker(client, job.id): key for key, job in held.items()}
-            assert set(on) == {"near-host", "ahead-host"}, on
-            lost_key, kept_key = on["near-host"], on["ahead-host"]
-            pids = client.hgetall(f"{lost_key}:pids")
+            wait_until(lambda: all(client.exists(f"{key}:pids") for key in held), 30, "every held job")
+            hosts = {key: _worker(client, job.id) for key, job in held.items()}
+            lost_keys = sorted(key for key, host in hosts.items() if host == "near-host")
+            kept_keys = sorted(key for key, host in hosts.items() if host == "ahead-host")
+            assert (len(lost_keys), len(kept_keys)) == (SLOTS, SLOTS), hosts
             worker_pid = int(client.hget(keys.rq_worker("near-host"), "pid") or 0)
-            runner = int(pids[b"runner"])  # the worker itself with slots (the default), else its horse
-            assert worker_pid in (runner, int(pids[b"parent"]))
+            assert {int(client.hget(f"{key}:pids", "runner") or 0) for key in lost_keys} == {worker_pid}
             os.kill(worker_pid, signal.SIGKILL)
-            if runner != worker_pid:
-                os.kill(runner, signal.SIGKILL)
             lost_at = time.monotonic()
-            client.rpush(f"{kept_key}:release", 1)  # the host an hour ahead finishes its job
+            for key in kept_keys:  # the host an hour ahead finishes its jobs
+                client.rpush(f"{key}:release", 1)
 
             # While the lost host's key lives on: a retry on the host an hour ahead waits its backoff by
             # the Redis server's clock (that host's clock scheduled it 3,600 s late before JsonJob.retry).
-            wait_until(lambda: _status(client, held[kept_key].id) == "finished", 10, "the kept job to finish")
+            wait_until(
+                lambda: all(_status(client, held[key].id) == "finished" for key in kept_keys),
+                10,
+                "the kept jobs",
+            )
             backoff = Retry(max=1, interval=[RETRY_S])
             retried = queue.enqueue("tests.jobs.fail_first_time", "retry:ahead", retry=backoff)
             wait_until(lambda: _status(client, retried.id) == "scheduled", 10, "the first attempt to fail")
@@ -175,17 +184,24 @@ def test_jobs_from_the_web_host_run_on_two_worker_hosts_one_an_hour_ahead(tmp_pa
             assert off.startswith("WARN workers: ahead-host: its last heartbeat is 3"), doctor.stdout
             assert "ahead of the Redis server's clock" in off
 
-            # The lost host's job runs again on the other host within the bound, and finishes once.
-            lost = held[lost_key]
-            wait_until(lambda: client.get(lost_key) == b"2", REAP_BOUND_S + 15, "the lost job to run again")
+            # The lost host's jobs run again on the other host within the bound, and each finishes once.
+            wait_until(
+                lambda: all(client.get(key) == b"2" for key in lost_keys),
+                REAP_BOUND_S + 15,
+                "the lost jobs to rerun",
+            )
             rerun_s = time.monotonic() - lost_at
-            wait_until(lambda: _status(client, lost.id) == "finished", 10, "the lost job to finish")
-            print(f"hosts: the lost host's job ran again on the other host {rerun_s:.1f} s after the kill")
+            lost = [held[key].id for key in lost_keys]
+            wait_until(
+                lambda: all(_status(client, job_id) == "finished" for job_id in lost), 10, "the lost jobs"
+            )
+            print(f"hosts: the lost host's jobs ran again on the other host {rerun_s:.1f} s after the kill")
             assert rerun_s < REAP_BOUND_S, rerun_s
-            assert (_worker(client, lost.id), client.get(lost_key)) == ("ahead-host", b"2")
-            assert completions(client, [lost.id])[lost.id] == 1
-            errors = fetch_job(lost.id, client).meta["attempt_errors"]
-            assert [error["type"] for error in errors] == ["AbandonedJobError"]
+            assert {_worker(client, job_id) for job_id in lost} == {"ahead-host"}
+            assert completions(client, lost) == {job_id: 1 for job_id in lost}
+            for job_id in lost:
+                errors = fetch_job(job_id, client).meta["attempt_errors"]
+                assert [error["type"] for error in errors] == ["AbandonedJobError"]
             # The host an hour ahead is alive by the Redis server's clock, and was never reaped.
             assert client.exists(keys.rq_worker("ahead-host")) == 1
             assert client.exists(keys.rq_worker("near-host")) == 0
