@@ -49,9 +49,6 @@ MAX_RECONNECT_WAIT_S = 5.0
 #: The fence kills its horse this long before that (checked every second), so the key never expires
 #: over a living horse.
 FENCE_MARGIN_S = 20.0
-#: A pop that returned later than this may have waited for work, past RQ's own pause check: it looks
-#: again. A pop that found work at once (well under this) follows that check by milliseconds.
-PAUSE_RECHECK_AFTER_S = 0.05
 #: Job statuses (as stored) after which a horse is only finishing up.
 ENDED = {b"finished", b"failed", b"stopped", b"canceled"}
 
@@ -85,12 +82,10 @@ class FeynmanWorker(ServerClockScheduling, Worker):
         """Dequeue as RQ does; a job dequeued during a pause goes back to the front of its queue."""
         while True:
             try:
-                began = time.monotonic()
                 result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-                # RQ checked for a pause just before this pop: only a pop that waited for work can have
-                # missed one, so only that pop pays for a second look (one EXISTS).
-                waited = time.monotonic() - began > PAUSE_RECHECK_AFTER_S
-                if result is None or not waited or not is_suspended(self.connection):
+                # RQ checked for a pause before this pop, but a pause may have begun since (a worker just
+                # started, or one waiting for work): every pop that found a job looks again (one EXISTS).
+                if result is None or not is_suspended(self.connection):
                     return result
             except LOST_REDIS as exc:
                 # RQ retries its blocking pop itself, but not the state writes around it.
