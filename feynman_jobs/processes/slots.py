@@ -21,7 +21,7 @@ from rq import Queue, Worker
 from rq.command import parse_payload
 from rq.exceptions import StopRequested
 from rq.executions import Execution
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.worker import WorkerStatus
 
 from feynman_jobs.errors import ExecutionNotOwned
@@ -29,7 +29,6 @@ from feynman_jobs.jobs.context import bind_execution
 from feynman_jobs.processes.deadlines import DEADLINES, JobReaped, JobStopRequested, SlotDeathPenalty
 from feynman_jobs.processes.horse import Fence
 from feynman_jobs.processes.worker import ENDED, FENCE_MARGIN_S, LOST_REDIS, FeynmanWorker
-from feynman_jobs.queueing import pending
 from feynman_jobs.settings import load_settings
 
 #: How often the overseer enforces deadlines and looks for executions due a heartbeat.
@@ -285,16 +284,6 @@ class SlotWorker(FeynmanWorker):
             job.refresh()
         except Exception:  # gone meanwhile: nothing to settle
             return
-        status = job.get_status(refresh=False)
-        if status == JobStatus.STARTED and execution is not None:
-            exc_string = f"RedisConnectionLost: the connection to Redis was lost while the job ran ({exc})"
-            self.handle_job_failure(job, queue, exc_string=exc_string, execution=execution)
-            pending.drop(self.connection, self.name, job.id)
-        elif status == JobStatus.QUEUED:
-            pending.hand_back(self.connection, self.name, job.id, queue.key)
-            if execution is not None:
-                with self.connection.pipeline() as pipe:
-                    execution.delete(job=job, pipeline=pipe)
-                    pipe.execute()
+        self._settle_refreshed(job, queue, execution, exc)
         if execution is not None:
             self.executions.pop(execution.id, None)

@@ -2,15 +2,13 @@
 
 - Pops are recorded: a job taken from a queue sits in this worker's `popped` list until it starts
   (queueing/pending.py), so a worker lost between pop and start loses nothing.
-- A job starts only if it is still this worker's: one canceled, or put back by recovery, meanwhile is
-  dropped (`claim`, atomic with marking it started).
-- The work horse dies with its parent (processes/horse.py), and while a horse runs the worker keeps
-  heartbeating, through Redis outages too. A worker that could not heartbeat for nearly its key's TTL,
-  or that finds its job was taken away by the reaper, kills its horse: by the time anyone may judge
-  the job abandoned, its horse is gone (architecture §5).
+- A job starts only if it is still this worker's (`claim`, atomic with marking it started).
+- The work horse dies with its parent (processes/horse.py); the worker heartbeats through outages,
+  and kills its horse when it could not heartbeat for nearly its key's TTL or the reaper took its
+  job: by the time anyone may judge the job abandoned, its horse is gone (architecture §5).
 - A worker settles (fails, retries, hands back) only executions it still owns.
-- A pause holds even a worker that was already waiting for work (RQ checks only between jobs).
-- Losing Redis no longer ends the worker: it waits for Redis, then settles what it was doing.
+- A pause holds even a worker already waiting for work; losing Redis no longer ends the worker: it
+  waits for Redis, then settles what it was doing.
 
 Run it with `rq worker -w feynman_jobs.processes.worker.FeynmanWorker`.
 """
@@ -281,6 +279,14 @@ class FeynmanWorker(ServerClockScheduling, Worker):
         except NoSuchJobError:
             self.executions.clear()
             return
+        self._settle_refreshed(job, queue, execution, exc)
+        self.executions.clear()
+        self._in_hand = None
+        self.set_state(WorkerStatus.IDLE)
+        self.heartbeat()
+
+    def _settle_refreshed(self, job: Job, queue: Queue, execution: Execution | None, exc: Exception) -> None:
+        """`_settle`'s rule for a job just read again (slots share it)."""
         status = job.get_status(refresh=False)
         if status == JobStatus.STARTED and execution is not None:
             exc_string = f"RedisConnectionLost: the connection to Redis was lost while the job ran ({exc})"
@@ -292,7 +298,3 @@ class FeynmanWorker(ServerClockScheduling, Worker):
                 with self.connection.pipeline() as pipe:
                     execution.delete(job=job, pipeline=pipe)
                     pipe.execute()
-        self.executions.clear()
-        self._in_hand = None
-        self.set_state(WorkerStatus.IDLE)
-        self.heartbeat()
