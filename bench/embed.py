@@ -1,16 +1,21 @@
 """Chunks per second of vectorize_documents run by the real worker, against the bare embedder.
 
-Usage: .venv/bin/python -m bench.embed [--documents 200] [--per-job 1 10 50]
+Usage: .venv/bin/python -m bench.embed [--documents 200] [--per-job 1 10 50] [--lines default 16]
+[--rounds 3]
 
-Starts a throwaway redis-server and the Procfile's worker, then measures in the same run:
-the bare embedder (embed only), the bare pipeline (chunk, embed, upsert in this process),
-vectorize_documents through the worker with N documents per job, and plain RQ no-op jobs
-(the queue's own cost per job). Prints a table; asserts nothing.
+Starts a throwaway redis-server, then measures in the same run: the bare embedder (embed only), the
+bare pipeline (chunk, embed, upsert in this process), and for each worker line (the Procfile's, with
+FEYNMAN_WORKER_CONCURRENCY unset, i.e. its default, and with 16 slots) vectorize_documents through the
+worker with N documents per job, and plain RQ no-op jobs through the same worker (the queue's own cost
+per job). Rows with a target are the median of `--rounds` runs, each into a fresh namespace. Prints a
+table; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
-from rq.job import JobStatus
 
+from bench.harness import report, wait_finished
 from feynman_jobs.lifecycle import submit
 from feynman_jobs.memory.vectors import RedisVectorStore
 from feynman_jobs.providers.embedders import HashingProvider
 from feynman_jobs.queueing.requests import parse_enqueue_request
-from feynman_jobs.queueing.wiring import fetch_job, get_queue
-from feynman_jobs.settings import load_settings
+from feynman_jobs.queueing.wiring import get_queue
+from feynman_jobs.settings import DEFAULT_WORKER_CONCURRENCY, load_settings
 from feynman_jobs.text.chunk import CHUNK_OVERLAP_TOKENS, CHUNK_TOKENS, chunk_text
 from tests.samples import CONVERSATIONS
 from tests.support import Process, redis_server, wait_until
@@ -33,6 +38,8 @@ from tests.support import Process, redis_server, wait_until
 #: From this many documents per job, vectorize_documents through the worker should reach 0.8x of the
 #: bare pipeline (chunk + embed + upsert in process): the cost per job is spread over enough chunks.
 TARGET_FROM_DOCUMENTS = 10
+TARGET_RATIO = 0.8
+CONCURRENCY = "FEYNMAN_WORKER_CONCURRENCY"
 
 
 def corpus(count: int) -> list[dict[str, Any]]:
@@ -64,7 +71,7 @@ def run_jobs(redis: Redis, url: str, bodies: list[dict[str, Any]]) -> float:
     settings = load_settings(redis_url=url)
     start = time.perf_counter()
     ids = [submit.submit(redis, settings, parse_enqueue_request(body)).job.id for body in bodies]
-    _wait_finished(redis, ids)
+    wait_finished(redis, ids)
     return time.perf_counter() - start
 
 
@@ -73,19 +80,52 @@ def run_noop_jobs(redis: Redis, count: int) -> float:
     queue = get_queue("default", redis)
     start = time.perf_counter()
     ids = [queue.enqueue("builtins.len", "x").id for _ in range(count)]
-    _wait_finished(redis, ids)
+    wait_finished(redis, ids)
     return time.perf_counter() - start
 
 
-def _wait_finished(redis: Redis, ids: list[str]) -> None:
-    def done() -> bool:
-        status = fetch_job(ids[-1], redis).get_status(refresh=True)
-        if status == JobStatus.FAILED:
-            raise RuntimeError(f"job {ids[-1]} failed")
-        return status == JobStatus.FINISHED
+def line_label(line: str) -> str:
+    """How a worker line shows in the table."""
+    if line == "default":
+        return f"worker line, {CONCURRENCY} unset ({DEFAULT_WORKER_CONCURRENCY})"
+    return f"worker line, {CONCURRENCY}={line}"
 
-    wait_until(done, 600, "the last job to finish", interval=0.01)
-    assert all(fetch_job(job_id, redis).get_status() == JobStatus.FINISHED for job_id in ids)
+
+def measure_line(
+    redis: Redis,
+    url: str,
+    tmp: Path,
+    line: str,
+    documents: list[dict[str, Any]],
+    bare: Callable[[str], float],
+    args: argparse.Namespace,
+) -> tuple[dict[int, list[tuple[float, float]]], float]:
+    """One worker line: for each documents-per-job, (worker seconds, bare pipeline seconds) per round,
+    the bare pipeline timed just before each worker run (the load of a shared machine drifts); and
+    the no-op jobs' seconds."""
+    env = {"REDIS_URL": url} if line == "default" else {"REDIS_URL": url, CONCURRENCY: line}
+    worker = Process("worker", env, tmp / f"worker-{line}.log")
+    runs: dict[int, list[tuple[float, float]]] = {}
+    try:
+        wait_until(lambda: bool(redis.scard("rq:workers")), 60, "the worker to register")
+        for per_job in args.per_job:
+            rounds = args.rounds if per_job >= TARGET_FROM_DOCUMENTS else 1
+            for round_ in range(rounds):
+                namespace = f"bench-{line}-{per_job}-{round_}"
+                bodies = [
+                    {
+                        "type": "vectorize_documents",
+                        "payload": {"namespace": namespace, "documents": documents[i : i + per_job]},
+                    }
+                    for i in range(0, len(documents), per_job)
+                ]
+                bare_s = bare(f"bare-{namespace}")
+                runs.setdefault(per_job, []).append((run_jobs(redis, url, bodies), bare_s))
+        noop_seconds = run_noop_jobs(redis, len(documents))
+    finally:
+        worker.stop()
+    wait_until(lambda: not redis.scard("rq:workers"), 30, "the worker to deregister")
+    return runs, noop_seconds
 
 
 def main() -> None:
@@ -93,58 +133,94 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--per-job", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--lines", nargs="+", default=["default", "16"],
+                        help=f"worker lines: default ({CONCURRENCY} unset) or a slot count")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="runs per row with a target (median)")
     args = parser.parse_args()
+    os.environ.pop(CONCURRENCY, None)  # the default line runs with the variable unset
     documents = corpus(args.documents)
     chunks = chunked(documents)
     total = sum(len(c) for c in chunks)
     embedder = HashingProvider()
-    rows: list[tuple[str, int, float]] = []
 
     def embed_only() -> None:
         for document_chunks in chunks:
             embedder.embed(document_chunks)
 
-    rows.append(("bare embedder: embed only", total, timed(embed_only)))
+    bare_embed = statistics.median(timed(embed_only) for _ in range(args.rounds))
+    lines: dict[str, tuple[dict[int, list[tuple[float, float]]], float]] = {}
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp) / "redis") as url:
         redis = Redis.from_url(url)
         store = RedisVectorStore(redis)
 
-        def pipeline() -> None:
+        def pipeline(namespace: str) -> float:
+            start = time.perf_counter()
             for doc, doc_chunks in zip(documents, chunked(documents), strict=True):
                 vectors = embedder.embed(doc_chunks).vectors
-                store.upsert("bare", doc["id"], doc_chunks, vectors, model=embedder.name)
+                store.upsert(namespace, doc["id"], doc_chunks, vectors, model=embedder.name)
+            return time.perf_counter() - start
 
-        rows.append(("bare pipeline: chunk + embed + upsert", total, timed(pipeline)))
-        worker = Process("worker", {"REDIS_URL": url}, Path(tmp) / "worker.log")
-        try:
-            wait_until(lambda: bool(redis.scard("rq:workers")), 60, "the worker to register")
-            for per_job in args.per_job:
-                bodies = [
-                    {
-                        "type": "vectorize_documents",
-                        "payload": {"namespace": f"bench-{per_job}", "documents": documents[i : i + per_job]},
-                    }
-                    for i in range(0, len(documents), per_job)
-                ]
-                label = f"worker: vectorize_documents, {per_job} doc(s)/job, {len(bodies)} jobs"
-                rows.append((label, total, run_jobs(redis, url, bodies)))
-            noop_seconds = run_noop_jobs(redis, len(documents))
-        finally:
-            worker.stop()
-    bare, bare_pipeline = (rows[0][1] / rows[0][2]), (rows[1][1] / rows[1][2])
-    print(f"{total} chunks in {len(documents)} documents, embedder {embedder.name}\n")
-    print(f"| {'path':<58} | {'seconds':>8} | {'chunks/s':>9} | {'to embedder':>11} | {'to pipeline':>11} "
-          f"| {'target':<16} |")  # fmt: skip
-    print(f"|{'-' * 60}|{'-' * 10}:|{'-' * 10}:|{'-' * 12}:|{'-' * 12}:|{'-' * 18}|")
-    for (label, count, seconds), per_job in zip(rows, [0, 0, *args.per_job], strict=True):
-        rate = count / seconds
-        target = ">= 0.8x pipeline" if per_job >= TARGET_FROM_DOCUMENTS else ""
-        ratios = f"{rate / bare:>10.2f}x | {rate / bare_pipeline:>10.2f}x"
-        print(f"| {label:<58} | {seconds:>8.3f} | {rate:>9.0f} | {ratios} | {target:<16} |")
-    print(
-        f"\nplain RQ baseline: {len(documents)} no-op jobs through the same worker in {noop_seconds:.2f} s "
-        f"= {len(documents) / noop_seconds:.0f} jobs/s"
-    )
+        bare_pipeline = statistics.median(pipeline(f"bare-{n}") for n in range(args.rounds))
+        for line in args.lines:
+            lines[line] = measure_line(redis, url, Path(tmp), line, documents, pipeline, args)
+    print_table(total, len(documents), embedder.name, bare_embed, bare_pipeline, lines)
+    report("embed", {
+        "chunks": total,
+        "documents": len(documents),
+        "target_from_documents": TARGET_FROM_DOCUMENTS,
+        "lines": {
+            line: {
+                "label": line_label(line),
+                "ratio": {str(k): ratio(v) for k, v in runs.items()},
+                "runs": {str(k): v for k, v in runs.items()},
+                "noop_jobs_per_s": len(documents) / noop_s,
+            }
+            for line, (runs, noop_s) in lines.items()
+        },
+    })  # fmt: skip
+
+
+def ratio(runs: list[tuple[float, float]]) -> float:
+    """Chunks/s through the worker over chunks/s of the bare pipeline: the median over rounds of
+    bare seconds / worker seconds, each pair timed back to back."""
+    return statistics.median(bare / worker for worker, bare in runs)
+
+
+def print_table(
+    total: int,
+    count: int,
+    name: str,
+    bare_embed: float,
+    bare_pipeline: float,
+    lines: dict[str, tuple[dict[int, list[tuple[float, float]]], float]],
+) -> None:
+    """The table: the bare paths, then each line's rows; a line's ratio to the pipeline is against
+    the bare pipeline timed just before each of its runs."""
+    embed_rate = total / bare_embed
+    print(f"{total} chunks in {count} documents, embedder {name}\n")
+    print(f"| {'path':<62} | {'seconds':>7} | {'chunks/s':>8} | {'to embedder':>11} | {'to pipeline':>11} "
+          f"| {'target':<7} |")  # fmt: skip
+    print(f"|{'-' * 64}|{'-' * 8}:|{'-' * 9}:|{'-' * 12}:|{'-' * 12}:|{'-' * 9}|")
+
+    def show(label: str, seconds: float, to_pipeline: float, target: str = "") -> None:
+        rate = total / seconds
+        print(f"| {label:<62} | {seconds:>7.2f} | {rate:>8.0f} | {rate / embed_rate:>10.2f}x "
+              f"| {to_pipeline:>10.2f}x | {target:<7} |")  # fmt: skip
+
+    show("bare embedder: embed only", bare_embed, bare_pipeline / bare_embed)
+    show("bare pipeline: chunk + embed + upsert", bare_pipeline, 1.0)
+    for line, (runs, _) in lines.items():
+        for per_job, pairs in runs.items():
+            jobs = -(-count // per_job)
+            target = f">= {TARGET_RATIO}x" if per_job >= TARGET_FROM_DOCUMENTS else ""
+            seconds = statistics.median(worker for worker, _ in pairs)
+            show(f"{line_label(line)}: {per_job} doc(s)/job, {jobs} jobs", seconds, ratio(pairs), target)
+    for line, (runs, noop_seconds) in lines.items():
+        print(f"\nplain RQ no-op jobs through the {line_label(line)}: {count / noop_seconds:.0f} jobs/s")
+        for per_job, pairs in runs.items():
+            if len(pairs) > 1:
+                each = ", ".join(f"{bare / worker:.2f}" for worker, bare in pairs)
+                print(f"  {per_job} doc(s)/job, each round's ratio to the pipeline: {each}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
@@ -19,6 +22,10 @@ from feynman_jobs.queueing.payloads import CleanRegistries
 from feynman_jobs.queueing.planning import JobPlan
 from feynman_jobs.queueing.wiring import JsonJob
 from feynman_jobs.settings import Settings
+
+#: bench/run sets this to a directory: each benchmark writes its figures there as <name>.json, and
+#: bench.summary reads them back into the issue-15 table.
+RESULTS_DIR_ENV = "BENCH_RESULTS_DIR"
 
 
 def plain_queue(name: str, redis: Redis) -> Queue:
@@ -99,3 +106,11 @@ def percentile(values: list[float], fraction: float) -> float:
 def median(values: list[float]) -> float:
     """The median."""
     return statistics.median(values)
+
+
+def report(name: str, figures: dict[str, Any]) -> None:
+    """Write a benchmark's figures to `$BENCH_RESULTS_DIR/<name>.json` (nothing when it is unset)."""
+    folder = os.environ.get(RESULTS_DIR_ENV)
+    if folder:
+        path = Path(folder) / f"{name}.json"
+        path.write_text(json.dumps(figures, indent=2, sort_keys=True))
