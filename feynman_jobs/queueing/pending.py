@@ -2,7 +2,7 @@
 
 RQ's multi-queue pop (BLPOP) takes a job out of its queue and records nothing: a worker that dies, or
 whose reply is lost, between the pop and the start leaves the job `queued` in no queue. Here the pop
-moves the id into the worker's own `popped` list in the same atomic step (Lua, or BLMOVE); `claim`
+moves the id into the worker's own `popped` list in the same atomic step (Lua); `claim`
 takes it out again as the job starts; and `recover` puts back the popped jobs of every worker whose
 `rq:worker:<name>` key has expired (the Redis server's clock judges it). Nothing scans the job index,
 so recovery costs the same whatever the load (architecture §5).
@@ -18,11 +18,12 @@ from typing import Any
 from redis import Redis
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.queueing import arrivals
 
 logger = logging.getLogger(__name__)
 
-#: How long one blocking wait on the first queue lasts before every queue is looked at again: the
-#: most a job in a lower queue waits for an idle worker. A job in the first queue is taken at once.
+#: The longest a waiting pop goes without looking at every queue, should no wake come from
+#: queueing/arrivals.py (Redis unreachable meanwhile, say). A job that arrives is taken at once.
 BLOCK_S = 0.5
 
 # rq-compat(rq==3.0.0): these scripts read and write RQ's own job hash fields (status, origin,
@@ -132,8 +133,9 @@ def pop(
 ) -> tuple[str, str] | None:
     """The first job of the first non-empty queue, moved into the worker's popped list: (queue key, id).
 
-    `timeout` None returns at once; otherwise waits up to `timeout` seconds, blocking on the first queue
-    (BLMOVE, so a job there is taken the moment it arrives) and looking at every queue between waits.
+    `timeout` None returns at once; otherwise waits up to `timeout` seconds, woken the moment a job
+    arrives in any of the queues (queueing/arrivals.py), and looking at every queue at least every
+    BLOCK_S even if no wake came.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -143,11 +145,7 @@ def pop(
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        # Redis takes a fractional timeout; redis-py's annotation says int.
-        wait: Any = min(BLOCK_S, left)
-        moved = connection.blmove(queue_keys[0], keys.worker_popped(worker_name), wait, "LEFT", "RIGHT")
-        if moved is not None:
-            return queue_keys[0], redisio.text(moved)
+        arrivals.for_worker(connection, worker_name, queue_keys).wait(min(BLOCK_S, left))
 
 
 def claim(connection: Redis, worker_name: str, job_id: str, started: TimelineEntry) -> bool:

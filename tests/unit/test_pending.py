@@ -1,11 +1,13 @@
-"""Popped-but-not-started jobs, on a real Redis (the moves are Lua and BLMOVE): every pop is recorded,
-a start is a claim, and a lost worker's pops go back to the front of their queues."""
+"""Popped-but-not-started jobs, on a real Redis (the moves are Lua): every pop is recorded, a waiting pop
+is woken by a job in any queue, a start is a claim, and a lost worker's pops go back to the front of
+their queues."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import pytest
 from redis import Redis
 from rq.job import Job
 
@@ -84,15 +86,32 @@ def test_a_pop_whose_reply_was_lost_goes_back_before_the_next_pop(redis: Redis) 
     assert redis.llen(keys.rq_queue("high")) == 0
 
 
-def test_a_blocking_pop_takes_a_job_that_arrives_while_it_waits(redis: Redis) -> None:
+def test_a_waiting_pop_is_woken_by_a_job_in_any_queue_and_leaves_the_queue_as_it_was(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a wake the pop would look again only after BLOCK_S: 60 s here, longer than the join.
+    monkeypatch.setattr(pending, "BLOCK_S", 60.0)
     found: list[tuple[str, str] | None] = []
-    waiting = threading.Thread(target=lambda: found.append(pending.pop(redis, "w1", QUEUES, 10)))
+    waiting = threading.Thread(target=lambda: found.append(pending.pop(redis, "w1", QUEUES, 30)))
     waiting.start()
     time.sleep(0.3)
-    job = _job(redis, "low", "arrives")  # a lower queue: looked at between waits on the first one
+    # A lower queue: the watchers (queueing/arrivals.py) wake the pop; RPUSH of three at once.
+    jobs = [get_queue("low", redis).create_job("tests.jobs.record_start", args=(tag,)) for tag in "abc"]
+    with redis.pipeline() as pipe:
+        for job in jobs:
+            job.save(pipeline=pipe)
+        pipe.rpush(keys.rq_queue("low"), *(job.id for job in jobs))
+        pipe.execute()
     waiting.join(10)
-    assert found == [(keys.rq_queue("low"), job.id)]
-    assert pending.claim(redis, "w1", job.id, _started("arrives"))
+    assert found == [(keys.rq_queue("low"), jobs[0].id)]
+    assert _popped(redis, "w1") == [jobs[0].id]
+    # The watchers' BLMOVE moves a list's last element to its own tail: order and contents unchanged.
+    assert redis.lrange(keys.rq_queue("low"), 0, -1) == [jobs[1].id.encode(), jobs[2].id.encode()]
+    assert pending.claim(redis, "w1", jobs[0].id, _started("a"))
+    monkeypatch.setattr(pending, "BLOCK_S", 0.5)
+    for job in jobs[1:]:
+        assert pending.pop(redis, "w1", QUEUES, 0.6) == (keys.rq_queue("low"), job.id)
+        assert pending.claim(redis, "w1", job.id, _started(job.id))
     assert pending.pop(redis, "w1", QUEUES, 0.6) is None
 
 
