@@ -16,7 +16,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from bench.harness import bench_spec, ours_enqueue, plain_queue, wait_finished
+from bench.harness import bench_spec, ours_enqueue, plain_queue, report, wait_finished
 from bench.run import worker
 from feynman_jobs.settings import load_settings
 from tests.support import redis_server
@@ -70,6 +70,7 @@ def main() -> None:
     totals = [sum(column.values()) / args.jobs for column in columns]
     extra = totals[2] + totals[3] - totals[0] - totals[1]
     print(f"| {'total':<18} | {cells(totals)} | {extra:>+5.2f} |")
+    report("commands", {"jobs": args.jobs, "plain": totals[0] + totals[1], "ours": totals[2] + totals[3]})
 
 
 if __name__ == "__main__":

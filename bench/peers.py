@@ -1,5 +1,8 @@
 """Our worker line beside plain RQ, Celery and Dramatiq: the same three workloads on one Redis, one table.
 
+Our line runs twice: as the Procfile runs it (FEYNMAN_WORKER_CONCURRENCY as set, else its default) and
+with 16 slots.
+
 Usage: bench/run (installs the `bench` extra and runs this last), or alone after
 `.venv/bin/pip install -e '.[dev,bench]'`: .venv/bin/python -m bench.peers [--noop 400] [--sleep 200]
 [--calls 64] [--celery-concurrency 2] [--dramatiq-threads 8]
@@ -27,7 +30,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ from pytest_httpserver import HTTPServer
 from redis import Redis
 from werkzeug import Response
 
-from bench.harness import bench_spec, ours_enqueue, plain_queue, rate, span
+from bench.harness import bench_spec, ours_enqueue, plain_queue, rate, report, span
 from bench.peer_jobs import DONE, WORKLOADS
 from feynman_jobs.lifecycle import submit
 from feynman_jobs.queueing.requests import parse_enqueue_request
@@ -51,6 +54,9 @@ CALL_S = 2.0
 SAMPLE_S = 0.25
 #: Our line's target (issue 15): model calls in flight per GB of worker memory.
 TARGET_PER_GB = 150
+#: Our line runs twice: as the Procfile runs it (FEYNMAN_WORKER_CONCURRENCY's default) and with this many
+#: slots.
+SLOTS = 16
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class Line:
     command: str
     #: Queues `count` jobs of a workload; returns RQ job ids when the span is read from the jobs.
     send: Callable[[str, int], list[str]]
+    #: How bench.summary finds the line: plain, ours, ours-16, celery, dramatiq.
+    key: str = ""
+    #: Environment the line runs with beyond the shared one.
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,22 +135,32 @@ def lines(redis: Redis, url: str, celery_concurrency: int, dramatiq_threads: int
         f"unset: {getattr(settings, 'worker_concurrency', 1)}"
     )
     return [
-        Line("plain `rq worker -S json`", f"rq worker high default low -S json --url {url}", plain),
+        Line("plain `rq worker -S json`", f"rq worker high default low -S json --url {url}", plain, "plain"),
         Line(
             f"feynman_jobs worker line, FEYNMAN_WORKER_CONCURRENCY={concurrency}",
             procfile_command("worker") + f" --url {url}",
             ours,
+            "ours",
+        ),
+        Line(
+            f"feynman_jobs worker line, FEYNMAN_WORKER_CONCURRENCY={SLOTS}",
+            procfile_command("worker") + f" --url {url}",
+            ours,
+            f"ours-{SLOTS}",
+            {"FEYNMAN_WORKER_CONCURRENCY": str(SLOTS)},
         ),
         Line(
             f"Celery {version('celery')} prefork, concurrency {celery_concurrency}",
             f"celery -A bench.peer_celery worker --pool prefork --concurrency {celery_concurrency} "
             "--loglevel WARNING --without-gossip --without-mingle --without-heartbeat",
             peer("bench.peer_celery"),
+            "celery",
         ),
         Line(
             f"Dramatiq {version('dramatiq')}, 1 process x {dramatiq_threads} threads",
             f"dramatiq bench.peer_dramatiq --processes 1 --threads {dramatiq_threads}",
             peer("bench.peer_dramatiq"),
+            "dramatiq",
         ),
     ]
 
@@ -158,7 +178,7 @@ def measure(
     redis.flushdb()
     provider.max_in_flight = 0
     ids = line.send(workload, count)
-    proc = Process("worker", env, log, command=line.command)
+    proc = Process("worker", {**env, **line.env}, log, command=line.command)
     pss, deadline = 0, time.monotonic() + 120 + count * (CALL_S if workload == "call_provider" else 1)
     try:
         while not _done(redis, ids, count):
@@ -195,6 +215,11 @@ def slow_answer(body: dict[str, Any]) -> Response:
     return model_answer(body)
 
 
+def per_gb(result: Result) -> float:
+    """Peak calls in flight per GB of the line's largest PSS."""
+    return result.in_flight / (result.pss_kb / 1024 / 1024) if result.pss_kb else 0.0
+
+
 def table(results: list[tuple[Line, Result]]) -> list[str]:
     """The printed rows: jobs/s per workload, then the 2 s workload's concurrency and memory."""
     head = [
@@ -210,16 +235,15 @@ def table(results: list[tuple[Line, Result]]) -> list[str]:
     ]
     rows, base = [], 0.0
     for line, result in results:
-        per_gb = result.in_flight / (result.pss_kb / 1024 / 1024) if result.pss_kb else 0.0
-        base = base or per_gb
+        base = base or per_gb(result)
         rows.append(
             [
                 line.label,
                 *(f"{result.jobs_per_s[w]:.1f}" for w in WORKLOADS),
                 str(result.in_flight),
                 f"{result.pss_kb / 1024:.0f}",
-                f"{per_gb:.0f}",
-                f"{per_gb / base:.2f}x" if base else "-",
+                f"{per_gb(result):.0f}",
+                f"{per_gb(result) / base:.2f}x" if base else "-",
                 f">= {TARGET_PER_GB}/GB" if line.label.startswith("feynman_jobs") else "",
             ]
         )
@@ -277,6 +301,19 @@ def main() -> None:
     )
     print(f"jobs per line: {args.noop} no-op, {args.sleep} x 50 ms, {args.calls} x {CALL_S:.0f} s call")
     print("\n".join(table(results)))
+    report("peers", {
+        "lines": {
+            line.key: {
+                "label": line.label,
+                "jobs_per_s": result.jobs_per_s,
+                "in_flight": result.in_flight,
+                "pss_kb": result.pss_kb,
+                "per_gb": per_gb(result),
+            }
+            for line, result in results
+        },
+        "target_per_gb": TARGET_PER_GB,
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from bench.harness import (
     percentile,
     plain_queue,
     rate,
+    report,
     span,
     timed,
     wait_finished,
@@ -192,6 +193,8 @@ def main() -> None:
     for r in ROWS:
         cells = [f"{c:.1f}" if isinstance(c, float) else str(c) for c in r]
         print(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    fields = ("what", "unit", "ours", "plain", "ratio", "target")
+    report("run", {"rows": [dict(zip(fields, r, strict=True)) for r in ROWS]})
 
 
 if __name__ == "__main__":
