@@ -7,12 +7,17 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
-from rq import Worker
+from rq import Queue, Retry, Worker
+from rq.job import Job
+from rq.results import Result
+from rq.serializers import JSONSerializer
 
-from feynman_jobs.queueing.wiring import fetch_job, get_queue
+from feynman_jobs.processes.slots import SlotWorker
+from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, JsonQueue, fetch_job, get_queue
 from tests.support import VENV_BIN, Process, http, start_worker, wait_for, wait_until, work_horses
 
 SLOTS = 3
@@ -89,3 +94,29 @@ def test_a_warm_stop_waits_for_every_running_job(api: str, three_slots: Process,
     assert time.monotonic() - began >= 1.0
     assert [wait_for(api, job.id)["status"] for job in jobs] == ["finished"] * SLOTS
     assert fetch_job(waiting.id, redis).get_status() == "queued"
+
+
+def test_a_failure_rq_could_not_write_is_settled_by_the_slot(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RQ logs and forgets a failure whose write failed (Redis restarting); the slot reads the status
+    afterwards, as a forking worker does after its horse exits, and fails the job for its retry."""
+    unwritten: list[str] = []
+    write_failure = Worker.handle_job_failure
+
+    def first_write_lost(self: Worker, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        if not unwritten:  # what RQ does when its pipeline raises: log, write nothing, return
+            unwritten.append(job.id)
+            return
+        write_failure(self, job, queue, *args, **kwargs)
+
+    monkeypatch.setattr(Worker, "handle_job_failure", first_write_lost)
+    job = get_queue("default", redis).enqueue("tests.jobs.fail_first_time", "test:first", retry=Retry(max=1))
+    classes = {"job_class": JsonJob, "queue_class": JsonQueue, "serializer": JSONSerializer}
+    worker = SlotWorker(QUEUE_NAMES, connection=redis, slots=2, **classes)
+    worker.work(burst=True)
+    assert unwritten == [job.id]
+    assert fetch_job(job.id, redis).get_status() == "finished"
+    results = Job.fetch(job.id, connection=redis, serializer=JSONSerializer).results()
+    assert [result.type for result in results] == [Result.Type.SUCCESSFUL]
+    assert redis.zcard("rq:wip:default") == 0
