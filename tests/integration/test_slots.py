@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -16,6 +17,8 @@ from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
+from feynman_jobs.processes import slots
+from feynman_jobs.processes.horse import Fence
 from feynman_jobs.processes.slots import SlotWorker
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, JsonQueue, fetch_job, get_queue
 from tests.support import VENV_BIN, Process, http, start_worker, wait_for, wait_until, work_horses
@@ -120,3 +123,24 @@ def test_a_failure_rq_could_not_write_is_settled_by_the_slot(
     results = Job.fetch(job.id, connection=redis, serializer=JSONSerializer).results()
     assert [result.type for result in results] == [Result.Type.SUCCESSFUL]
     assert redis.zcard("rq:wip:default") == 0
+
+
+@pytest.mark.parametrize(("job", "exits"), [("sleep_for", False), ("block_for", True)])
+def test_the_fence_interrupts_every_slot_and_exits_if_one_stays_blocked(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch, job: str, exits: bool
+) -> None:
+    """A worker cut off from Redis (no heartbeat accepted) must not run its jobs past its key: the fence
+    interrupts them; one blocked in a single call gets half the margin, then the process exits."""
+    monkeypatch.setattr(Fence, "beat", lambda self, sent_at: None)  # every heartbeat lost
+    monkeypatch.setattr(slots, "FENCE_MARGIN_S", 2.0)
+    exited: list[int] = []
+    monkeypatch.setattr(os, "_exit", exited.append)
+    queued = get_queue("default", redis).enqueue(f"tests.jobs.{job}", 4)
+    classes = {"job_class": JsonJob, "queue_class": JsonQueue, "serializer": JSONSerializer}
+    worker = SlotWorker(QUEUE_NAMES, connection=redis, slots=2, **classes)
+    worker._fence.limit_s = 1.0
+    worker.work(burst=True)
+    assert exited == ([1] if exits else [])
+    ended = fetch_job(queued.id, redis)
+    assert ended.get_status() == "failed"
+    assert "JobReaped" in (ended.latest_result().exc_string or "")  # type: ignore[union-attr]
