@@ -21,7 +21,18 @@ from feynman_jobs.processes import slots
 from feynman_jobs.processes.horse import Fence
 from feynman_jobs.processes.slots import SlotWorker
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob, JsonQueue, fetch_job, get_queue
-from tests.support import VENV_BIN, Process, http, start_worker, wait_for, wait_until, work_horses
+from tests.chat_server import FakeProvider, refuse
+from tests.support import (
+    VENV_BIN,
+    Process,
+    analyze_body,
+    enqueue,
+    http,
+    start_worker,
+    wait_for,
+    wait_until,
+    work_horses,
+)
 
 SLOTS = 3
 
@@ -144,3 +155,26 @@ def test_the_fence_interrupts_every_slot_and_exits_if_one_stays_blocked(
     ended = fetch_job(queued.id, redis)
     assert ended.get_status() == "failed"
     assert "JobReaped" in (ended.latest_result().exc_string or "")  # type: ignore[union-attr]
+
+
+def test_a_stop_reaches_an_analysis_waiting_for_the_model(
+    api: str, redis: Redis, redis_url: str, tmp_path: Path, provider: FakeProvider
+) -> None:
+    """The model call reads in steps (providers/stepped.py): the stop lands while the endpoint still
+    holds the request, not when it answers."""
+    env = {"FEYNMAN_LLM_BASE_URL": provider.url, "FEYNMAN_LLM_MODEL": "test-model"}
+    env["FEYNMAN_WORKER_CONCURRENCY"] = "2"
+    worker = start_worker(redis_url, tmp_path / "worker.log", redis, env)
+    try:
+        provider.script("stop-me", provider.held(refuse(503)))
+        body = analyze_body("stop-me")
+        body["payload"]["topic"] = "光合作用 stop-me"  # the marker the provider answers by
+        job = enqueue(api, body)
+        wait_until(lambda: provider.received["stop-me"] == 1, 30, "the model call")
+        code, _, document = http("POST", f"{api}/api/jobs/{job['id']}/cancel")
+        assert (code, document["action"]) == (202, "stopping")
+        assert wait_for(api, job["id"], ("stopped",), timeout=10)["error"]["type"] == "JobStopped"
+        assert not provider.release.is_set()  # the endpoint never answered
+    finally:
+        provider.release.set()
+        worker.stop()
