@@ -5,7 +5,8 @@ Usage: .venv/bin/python -m bench.embed [--documents 200] [--per-job 1 10 50] [--
 
 Starts a throwaway redis-server, then measures in the same run: the bare embedder (embed only), the
 bare pipeline (chunk, embed, upsert in this process), and for each worker line (the Procfile's, with
-FEYNMAN_WORKER_CONCURRENCY unset, i.e. its default, and with 16 slots) vectorize_documents through the
+FEYNMAN_WORKER_CONCURRENCY unset, i.e. its default, and with 16 slots, or with one slot, a forked work
+horse per job, when 16 is the default) vectorize_documents through the
 worker with N documents per job, and plain RQ no-op jobs through the same worker (the queue's own cost
 per job). Rows with a target are the median of `--rounds` runs, each into a fresh namespace. Prints a
 table; asserts nothing.
@@ -40,6 +41,8 @@ from tests.support import Process, redis_server, wait_until
 TARGET_FROM_DOCUMENTS = 10
 TARGET_RATIO = 0.8
 CONCURRENCY = "FEYNMAN_WORKER_CONCURRENCY"
+#: Beside the Procfile's default line: 16 slots, or a forking worker (1) when 16 is the default.
+OTHER_LINE = "1" if DEFAULT_WORKER_CONCURRENCY == 16 else "16"
 
 
 def corpus(count: int) -> list[dict[str, Any]]:
@@ -133,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--per-job", type=int, nargs="+", default=[1, 10, 50])
-    parser.add_argument("--lines", nargs="+", default=["default", "16"],
+    parser.add_argument("--lines", nargs="+", default=["default", OTHER_LINE],
                         help=f"worker lines: default ({CONCURRENCY} unset) or a slot count")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="runs per row with a target (median)")
     args = parser.parse_args()

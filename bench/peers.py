@@ -1,7 +1,7 @@
 """Our worker line beside plain RQ, Celery and Dramatiq: the same three workloads on one Redis, one table.
 
-Our line runs twice: as the Procfile runs it (FEYNMAN_WORKER_CONCURRENCY as set, else its default) and
-with 16 slots.
+Our line runs as the Procfile runs it (FEYNMAN_WORKER_CONCURRENCY as set, else its default), and with
+16 slots too when that is not already what it runs.
 
 Usage: bench/run (installs the `bench` extra and runs this last), or alone after
 `.venv/bin/pip install -e '.[dev,bench]'`: .venv/bin/python -m bench.peers [--noop 400] [--sleep 200]
@@ -134,6 +134,12 @@ def lines(redis: Redis, url: str, celery_concurrency: int, dramatiq_threads: int
     concurrency = os.environ.get("FEYNMAN_WORKER_CONCURRENCY") or (
         f"unset: {getattr(settings, 'worker_concurrency', 1)}"
     )
+    # With 16 slots too, unless the line runs 16 already (a one-slot line would take 64 x 2 s).
+    sixteen = [] if concurrency.endswith(str(SLOTS)) else [
+        Line(f"feynman_jobs worker line, FEYNMAN_WORKER_CONCURRENCY={SLOTS}",
+             procfile_command("worker") + f" --url {url}", ours, f"ours-{SLOTS}",
+             {"FEYNMAN_WORKER_CONCURRENCY": str(SLOTS)}),
+    ]  # fmt: skip
     return [
         Line("plain `rq worker -S json`", f"rq worker high default low -S json --url {url}", plain, "plain"),
         Line(
@@ -142,13 +148,7 @@ def lines(redis: Redis, url: str, celery_concurrency: int, dramatiq_threads: int
             ours,
             "ours",
         ),
-        Line(
-            f"feynman_jobs worker line, FEYNMAN_WORKER_CONCURRENCY={SLOTS}",
-            procfile_command("worker") + f" --url {url}",
-            ours,
-            f"ours-{SLOTS}",
-            {"FEYNMAN_WORKER_CONCURRENCY": str(SLOTS)},
-        ),
+        *sixteen,
         Line(
             f"Celery {version('celery')} prefork, concurrency {celery_concurrency}",
             f"celery -A bench.peer_celery worker --pool prefork --concurrency {celery_concurrency} "
