@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 from redis import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from feynman_jobs import keys, redisio
 from feynman_jobs.errors import VectorSpaceMismatch
@@ -109,14 +109,24 @@ class RedisVectorStore:
                 self.upsert(namespace, document.doc_id, document.chunks, document.vectors,
                             document.metadata, model=model)  # fmt: skip
             return sum(len(document.chunks) for document in documents)
-        with self.connection.pipeline(transaction=False) as pipe:
-            for doc in documents:
-                args = _upsert_args(doc.doc_id, doc.chunks, doc.vectors, doc.metadata, model)
-                self._upsert(keys=self.keys(namespace), args=args, client=pipe)
-            try:
-                pipe.execute()
-            except ResponseError as exc:
-                raise _mismatch(namespace, model, exc) from None
+        keys = self.keys(namespace)
+        calls = [_upsert_args(d.doc_id, d.chunks, d.vectors, d.metadata, model) for d in documents]
+        for attempt in range(2):
+            # EVALSHA by hand: a registered script in a pipeline costs a SCRIPT EXISTS round trip first,
+            # on every execute. NOSCRIPT (the script cache flushed, a new master): load it, send again;
+            # a replacement sent twice stores the same chunks.
+            with self.connection.pipeline(transaction=False) as pipe:
+                for args in calls:
+                    pipe.evalsha(self._upsert.sha, len(keys), *keys, *args)
+                try:
+                    pipe.execute()
+                    break
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    self.connection.script_load(vector_lua.UPSERT)
+                except ResponseError as exc:
+                    raise _mismatch(namespace, model, exc) from None
         return sum(len(document.chunks) for document in documents)
 
     def delete(self, namespace: str, doc_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -120,6 +121,12 @@ def test_another_embedder_cannot_write_or_search_a_namespace(redis: Redis) -> No
     assert store.chunk_count("m") == 1
 
 
+def _calls(redis: Redis) -> Counter[str]:
+    """Commands served so far by name (INFO commandstats; failed ones counted apart)."""
+    stats = redis.info("commandstats")
+    return Counter({key[len("cmdstat_") :]: int(value["calls"]) for key, value in stats.items()})
+
+
 def test_many_documents_are_upserted_in_one_round_trip_each_replaced_whole(redis: Redis) -> None:
     store = RedisVectorStore(redis)
     first = ["光合作用把光能变成化学能。", "叶绿体是光合作用的场所。"]
@@ -129,8 +136,14 @@ def test_many_documents_are_upserted_in_one_round_trip_each_replaced_whole(redis
         Document("photo", replaced, _embed(replaced)),
         Document("net", other, _embed(other), {"lang": "en"}),
     ]
+    redis.script_flush()  # a new master, or a flushed cache: the pipeline's EVALSHA finds no script
+    before = _calls(redis)
     stored = store.upsert_many("many", documents, model=MODEL)
     assert stored == 3
+    sent = _calls(redis) - before
+    assert sent["script|exists"] == 0  # no SCRIPT EXISTS round trip before the pipeline
+    # Both EVALSHAs refused (NOSCRIPT), the script loaded once, both sent again.
+    assert (sent["evalsha"], sent["script|load"]) == (4, 1)
     assert (store.chunk_count("many", "photo"), store.chunk_count("many", "net")) == (1, 2)
     [hit] = store.search("many", _embed(["window on loss"])[0], 1, model=MODEL)
     assert (hit.doc_id, hit.text, hit.metadata) == ("net", other[0], {"lang": "en"})
