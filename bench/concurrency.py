@@ -83,7 +83,7 @@ def run(
         body = {"jobs": [analyze_body(f"s-{i}") for i in range(start, min(jobs, start + 200))]}
         code, _, answer = http("POST", base + "/api/batches", body)
         assert code == 202, answer
-        ids += [job["id"] for job in answer["jobs"]]
+        ids += answer["job_ids"]
     worker = Process(
         "worker",
         {"REDIS_URL": url, "FEYNMAN_LLM_BASE_URL": provider.url, "FEYNMAN_LLM_MODEL": "test-model", **env},
