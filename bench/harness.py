@@ -114,3 +114,27 @@ def report(name: str, figures: dict[str, Any]) -> None:
     if folder:
         path = Path(folder) / f"{name}.json"
         path.write_text(json.dumps(figures, indent=2, sort_keys=True))
+
+
+def tree_pss_kb(root: int) -> int:
+    """PSS of `root` and every process below it, in kB (processes that vanish mid-read count 0)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, grown = {root}, True
+    while grown:
+        below = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grown = bool(below)
+    total = 0
+    for pid in tree:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    return total

@@ -39,7 +39,7 @@ from pytest_httpserver import HTTPServer
 from redis import Redis
 from werkzeug import Response
 
-from bench.harness import bench_spec, ours_enqueue, plain_queue, rate, report, span
+from bench.harness import bench_spec, ours_enqueue, plain_queue, rate, report, span, tree_pss_kb
 from bench.peer_jobs import DONE, WORKLOADS
 from feynman_jobs.lifecycle import submit
 from feynman_jobs.queueing.requests import parse_enqueue_request
@@ -78,30 +78,6 @@ class Result:
     jobs_per_s: dict[str, float]
     in_flight: int = 0
     pss_kb: int = 0
-
-
-def tree_pss_kb(root: int) -> int:
-    """PSS of `root` and every process below it, in kB (processes that vanish mid-read count 0)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, grown = {root}, True
-    while grown:
-        below = {pid for pid, parent in parents.items() if parent in tree} - tree
-        tree |= below
-        grown = bool(below)
-    total = 0
-    for pid in tree:
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        total += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
-    return total
 
 
 def lines(redis: Redis, url: str, celery_concurrency: int, dramatiq_threads: int) -> list[Line]:
