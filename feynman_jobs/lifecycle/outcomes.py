@@ -54,11 +54,12 @@ def record(
     wait_s: float | None,
     run_s: float | None,
     job_id: str = "",
-    timeline_ttl: int | None = None,
+    timeline_entries: tuple[int, list[str]] | None = None,
 ) -> None:
     """Record one attempt's outcome; counts and histograms only grow, the event stream is capped.
 
-    With `timeline_ttl`, the outcome also goes into the job's timeline, in the same round trip.
+    With `timeline_entries` (the list's TTL and the entries), they go into the job's timeline in the
+    same round trip; with no entries, the timeline's list only gets that TTL.
     """
     series = f"{job_type}|{queue}"
     # Not a transaction: each counter only grows, and a job pays for every command here.
@@ -74,8 +75,12 @@ def record(
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
         pipe.xadd(keys.OUTCOME_EVENTS, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
-        if timeline_ttl is not None:
-            timeline.add(pipe, job_id, timeline_ttl, outcome, trim=False)
+        if timeline_entries is not None:
+            ttl, entries = timeline_entries
+            if entries:
+                timeline.add(pipe, job_id, ttl, *entries)
+            else:
+                timeline.keep(pipe, job_id, ttl)
         pipe.execute()
 
 
@@ -100,6 +105,16 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
     try:
         if outcome != "retried" and job.meta.get(reservations.RESERVED_META):
             reservations.release_job(connection, job.id)
+        # A finished attempt's timeline entries are read from the job hash (lifecycle/timeline.py), a
+        # failed one's come from record_attempt_error; a stop may be told by a process that did not
+        # run the job (the worker parent), so its start is read again.
+        entries: tuple[int, list[str]] | None = None
+        if outcome == "stopped":
+            timeline.reread_start(connection, job)
+            entries = (timeline.ttl_of(job), [*timeline.started_entry(job), timeline.entry("stopped")])
+        elif outcome == "finished" and _ran_before(job):
+            # Its list was written by an earlier attempt (or kept by a requeue): it ends with the job.
+            entries = (timeline.ttl_of(job), [])
         record(
             connection,
             job_type=job_type,
@@ -108,13 +123,18 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
             wait_s=wait_s,
             run_s=run_s,
             job_id=job.id,
-            # A failed attempt's timeline entries come from record_attempt_error.
-            timeline_ttl=timeline.ttl_of(job) if outcome in ("finished", "stopped") else None,
+            timeline_entries=entries,
         )
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)
     if outcome != "retried":
         deliveries.notify(connection, job, outcome)
+
+
+def _ran_before(job: Job) -> bool:
+    """Whether an earlier attempt of the job ended (failed, held, stopped, or canceled and requeued):
+    only then can its timeline's list exist when it finishes."""
+    return bool(job.meta.get("attempt_errors") or "previous_attempts" in job.meta or job.number_of_retries)
 
 
 def on_success(job: Job, connection: Redis, _result: Any, *_args: Any, **_kwargs: Any) -> None:
@@ -173,11 +193,16 @@ def record_attempt_error(
     job.save_meta()
     # The timeline's entries for a failed attempt come from here: RQ calls this on every path a failed
     # attempt takes (an exception, a killed work horse, an abandoned job), the callbacks not on all.
-    last, ttl = errors[-1], timeline.ttl_of(job)
+    # The attempt's `started` entry goes first: only a finished attempt's is read from the job hash.
+    last, ended = errors[-1], "retried" if will_retry(job, exc_value) else "failed"
+    entries = [
+        *timeline.started_entry(job),
+        timeline.entry("attempt_failed", type=last["type"], message=last["message"]),
+        timeline.entry(ended),
+    ]
     try:
-        with job.connection.pipeline(transaction=True) as pipe:
-            timeline.add(pipe, job.id, ttl, "attempt_failed", type=last["type"], message=last["message"])
-            timeline.add(pipe, job.id, ttl, "retried" if will_retry(job, exc_value) else "failed")
+        with job.connection.pipeline(transaction=False) as pipe:
+            timeline.add(pipe, job.id, timeline.ttl_of(job), *entries)
             pipe.execute()
     except RedisError:
         logger.warning("could not record the failed attempt of job id=%s in its timeline", job.id)

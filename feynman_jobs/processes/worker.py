@@ -29,7 +29,7 @@ from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.suspension import is_suspended
-from rq.utils import now
+from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 from rq.worker.base import SHUTDOWN_SIGNAL
 
@@ -107,7 +107,7 @@ class FeynmanWorker(ServerClockScheduling, Worker):
         """RQ's execution record, then the claim: the job starts only if it is still this worker's."""
         execution = super().prepare_execution(job)
         self._in_hand = execution
-        if pending.claim(self.connection, self.name, job.id, timeline.started(job, self.name)):
+        if pending.claim(self.connection, self.name, job.id, utcformat(now())):
             return execution
         with self.connection.pipeline() as pipe:
             execution.delete(job=job, pipeline=pipe)
@@ -206,6 +206,8 @@ class FeynmanWorker(ServerClockScheduling, Worker):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[no-untyped-call]
         how = f"signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else f"status {ret_val}"
         error = WorkHorseKilled(f"the work horse running the job died ({how}): killed, or out of memory")
+        with contextlib.suppress(*LOST_REDIS):
+            timeline.reread_start(self.connection, job)  # the horse's start, for the timeline
         record_attempt_error(job, WorkHorseKilled, error, None)
 
     def _owns(self, job: Job, execution: Execution) -> bool:

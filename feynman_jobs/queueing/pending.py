@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -67,28 +66,15 @@ return false
 """
 )
 
-# KEYS: popped list, job hash, the job's timeline list. ARGV: job id, worker name, then the timeline
-# entry, its list's TTL and how many entries the list keeps. 1 when this worker may start the job.
-# The `started` entry is written here, with the status, so it costs no round trip of its own; the
-# list is trimmed only when it has grown past its bound (architecture §3).
+# KEYS: popped list, job hash. ARGV: job id, worker name, start time (RQ's format). 1 when this worker
+# may start the job. The start time is RQ's `started_at` from this moment on (the work horse writes its
+# own a moment later): the timeline's `started` entry is read from it (lifecycle/timeline.py).
 _CLAIM = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
 if redis.call('HGET', KEYS[2], 'status') ~= 'queued' then return 0 end
-redis.call('HSET', KEYS[2], 'status', 'started', 'worker_name', ARGV[2])
-local keep = tonumber(ARGV[5])
-if redis.call('RPUSH', KEYS[3], ARGV[3]) > keep then redis.call('LTRIM', KEYS[3], -keep, -1) end
-redis.call('EXPIRE', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[2], 'status', 'started', 'worker_name', ARGV[2], 'started_at', ARGV[3])
 return 1
 """
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """A timeline entry that `claim` appends in the same atomic step (lifecycle/timeline.py makes it)."""
-
-    text: str
-    ttl: int
-    keep: int
 
 
 # KEYS: popped list, queue list. ARGV: job id. Back to the front of its queue, if still ours.
@@ -150,24 +136,15 @@ def pop(
             return queue_keys[0], redisio.text(moved)
 
 
-def claim(connection: Redis, worker_name: str, job_id: str, started: TimelineEntry) -> bool:
-    """Take a popped job out of the worker's list, mark it started by this worker and append `started`
-    to its timeline, atomically.
+def claim(connection: Redis, worker_name: str, job_id: str, started_at: str) -> bool:
+    """Take a popped job out of the worker's list and mark it started by this worker at `started_at`
+    (RQ's text format), atomically.
 
     False (and nothing written) when it is no longer this worker's to start: canceled meanwhile, or put
     back by recovery.
     """
     claimed = connection.eval(
-        _CLAIM,
-        3,
-        keys.worker_popped(worker_name),
-        keys.rq_job(job_id),
-        keys.job_events(job_id),
-        job_id,
-        worker_name,
-        started.text,
-        started.ttl,
-        started.keep,
+        _CLAIM, 2, keys.worker_popped(worker_name), keys.rq_job(job_id), job_id, worker_name, started_at
     )
     return bool(claimed)
 

@@ -21,8 +21,7 @@ def _job(redis: Redis, queue: str, tag: str) -> Job:
     return get_queue(queue, redis).enqueue("tests.jobs.record_start", tag)
 
 
-def _started(tag: str, keep: int = 3) -> pending.TimelineEntry:
-    return pending.TimelineEntry(f'{{"event": "started", "tag": "{tag}"}}', 60, keep)
+STARTED_AT = "2026-12-02T17:00:00.000001Z"
 
 
 def _popped(redis: Redis, worker: str) -> list[str]:
@@ -34,19 +33,14 @@ def test_a_pop_takes_the_first_queue_first_and_records_who_took_it(redis: Redis)
     assert pending.pop(redis, "w1", QUEUES, None) == (keys.rq_queue("high"), high.id)
     assert _popped(redis, "w1") == [high.id]
     assert redis.llen(keys.rq_queue("high")) == 0
-    assert pending.claim(redis, "w1", high.id, _started("h"))
-    assert (redis.hget(high.key, "status"), redis.hget(high.key, "worker_name")) == (b"started", b"w1")
-    # The timeline's `started` entry is written by the claim itself, with the list's TTL.
-    assert redis.lrange(keys.job_events(high.id), 0, -1) == [b'{"event": "started", "tag": "h"}']
-    assert 0 < redis.ttl(keys.job_events(high.id)) <= 60
+    assert pending.claim(redis, "w1", high.id, STARTED_AT)
+    started = redis.hmget(high.key, ["status", "worker_name", "started_at"])
+    assert started == [b"started", b"w1", STARTED_AT.encode()]  # the timeline's `started` reads these
     assert _popped(redis, "w1") == []
-    assert not pending.claim(redis, "w1", high.id, _started("again"))  # claimed once only
-    assert redis.llen(keys.job_events(high.id)) == 1  # and a refused claim writes nothing
+    assert not pending.claim(redis, "w1", high.id, "2026-12-02T18:00:00.000000Z")  # claimed once only
+    assert redis.hget(high.key, "started_at") == STARTED_AT.encode()  # and a refused claim writes nothing
     assert pending.pop(redis, "w1", QUEUES, None) == (keys.rq_queue("low"), low.id)
-    redis.rpush(keys.job_events(low.id), "1", "2", "3")
-    assert pending.claim(redis, "w1", low.id, _started("l", keep=3))
-    # Past its bound the list keeps the newest entries.
-    assert redis.lrange(keys.job_events(low.id), 0, -1) == [b"2", b"3", b'{"event": "started", "tag": "l"}']
+    assert pending.claim(redis, "w1", low.id, STARTED_AT)
     assert pending.pop(redis, "w1", QUEUES, None) is None
 
 
@@ -54,7 +48,7 @@ def test_a_job_canceled_after_its_pop_is_never_claimed(redis: Redis) -> None:
     job = _job(redis, "default", "c")
     pending.pop(redis, "w1", QUEUES, None)
     assert cancellation.cancel(redis, job.id).action == "canceled"
-    assert not pending.claim(redis, "w1", job.id, _started("c"))
+    assert not pending.claim(redis, "w1", job.id, STARTED_AT)
     assert redis.hget(job.key, "status") == b"canceled"
     assert _popped(redis, "w1") == []
 
@@ -92,7 +86,7 @@ def test_a_blocking_pop_takes_a_job_that_arrives_while_it_waits(redis: Redis) ->
     job = _job(redis, "low", "arrives")  # a lower queue: looked at between waits on the first one
     waiting.join(10)
     assert found == [(keys.rq_queue("low"), job.id)]
-    assert pending.claim(redis, "w1", job.id, _started("arrives"))
+    assert pending.claim(redis, "w1", job.id, STARTED_AT)
     assert pending.pop(redis, "w1", QUEUES, 0.6) is None
 
 
