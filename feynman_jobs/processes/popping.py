@@ -15,6 +15,8 @@ class PoppingQueue(Queue):
     """Queue pops that move the job id into the popping worker's `popped` list in the same step."""
 
     worker_name = ""
+    #: True while the popping worker knows its popped list is empty (queueing/pending.pop).
+    popped_empty = False
 
     # rq-compat(rq==3.0.0): Queue.dequeue_any pops through the classmethods lpop (several queues) and
     # lmove (one queue, into RQ's intermediate list). Remove when RQ records multi-queue pops itself.
@@ -24,10 +26,18 @@ class PoppingQueue(Queue):
     ) -> tuple[str, str] | None:
         """Pop as RQ does (DequeueTimeout when a blocking pop finds nothing), recording the pop."""
         assert connection is not None
-        found = pending.pop(connection, cls.worker_name, list(queue_keys), timeout)
+        # Unknown again until this pop's reply is in: a lost reply may have left a job in the list.
+        known_empty, cls.popped_empty = cls.popped_empty, False
+        found = pending.pop(connection, cls.worker_name, list(queue_keys), timeout, known_empty=known_empty)
+        cls.popped_empty = found is None
         if found is None and timeout is not None:
             raise DequeueTimeout(timeout, queue_keys)
         return found
+
+    @classmethod
+    def emptied(cls) -> None:
+        """The worker had the reply of a claim, hand-back or drop of the job its last pop took."""
+        cls.popped_empty = True
 
     @classmethod
     def lmove(cls, connection: Redis, queue_key: str, timeout: int | None) -> tuple[str, str] | None:

@@ -61,10 +61,10 @@ class FeynmanWorker(ServerClockScheduling, Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        popping: type[Queue] = type(
+        popping: type[PoppingQueue] = type(
             "PoppingQueue", (PoppingQueue, self.queue_class), {"worker_name": self.name}
         )
-        self.queue_class = popping
+        self.queue_class = self._popping = popping
         self._parent_pid = os.getpid()
         fence_after = self.job_monitoring_interval + 60 - FENCE_MARGIN_S
         self._fence = Fence(fence_after, horse=lambda: self.horse_pid, kill=self.kill_horse)
@@ -100,6 +100,7 @@ class FeynmanWorker(ServerClockScheduling, Worker):
                 raise
             job, queue = result
             pending.hand_back(self.connection, self.name, job.id, queue.key)
+            self._popping.emptied()
             self.log.info("Worker %s: paused; job %s handed back to %s", self.name, job.id, queue.name)
             self.check_for_suspension(burst=timeout is None)
 
@@ -107,7 +108,9 @@ class FeynmanWorker(ServerClockScheduling, Worker):
         """RQ's execution record, then the claim: the job starts only if it is still this worker's."""
         execution = super().prepare_execution(job)
         self._in_hand = execution
-        if pending.claim(self.connection, self.name, job.id, utcformat(now())):
+        claimed = pending.claim(self.connection, self.name, job.id, utcformat(now()))
+        self._popping.emptied()  # either way the claim took the job out of the popped list
+        if claimed:
             return execution
         with self.connection.pipeline() as pipe:
             execution.delete(job=job, pipeline=pipe)

@@ -51,12 +51,13 @@ end
 """
 
 # KEYS: popped list, workers-with-popped set, queue keys in priority order.
-# ARGV: worker name, job prefix, queue prefix. Returns {queue key, job id} or false.
+# ARGV: worker name, job prefix, queue prefix, '1' when the worker knows its list is empty.
+# Returns {queue key, job id} or false.
 _POP = (
     _PUT_BACK
     + """
 -- Anything still listed was popped by a reply this worker never received: it goes back first.
-put_back(KEYS[1], ARGV[2], ARGV[3])
+if ARGV[4] ~= '1' then put_back(KEYS[1], ARGV[2], ARGV[3]) end
 redis.call('SADD', KEYS[2], ARGV[1])
 for i = 3, #KEYS do
   local id = redis.call('LMOVE', KEYS[i], KEYS[1], 'LEFT', 'RIGHT')
@@ -96,7 +97,9 @@ return back
 )
 
 
-def _pop_once(connection: Redis, worker_name: str, queue_keys: list[str]) -> tuple[str, str] | None:
+def _pop_once(
+    connection: Redis, worker_name: str, queue_keys: list[str], known_empty: bool
+) -> tuple[str, str] | None:
     popped = keys.worker_popped(worker_name)
     found: Any = connection.eval(
         _POP,
@@ -107,6 +110,7 @@ def _pop_once(connection: Redis, worker_name: str, queue_keys: list[str]) -> tup
         worker_name,
         keys.RQ_JOB_PREFIX,
         keys.RQ_QUEUE_PREFIX,
+        "1" if known_empty else "0",
     )
     if not found:
         return None
@@ -114,16 +118,25 @@ def _pop_once(connection: Redis, worker_name: str, queue_keys: list[str]) -> tup
 
 
 def pop(
-    connection: Redis, worker_name: str, queue_keys: list[str], timeout: float | None
+    connection: Redis,
+    worker_name: str,
+    queue_keys: list[str],
+    timeout: float | None,
+    *,
+    known_empty: bool = False,
 ) -> tuple[str, str] | None:
     """The first job of the first non-empty queue, moved into the worker's popped list: (queue key, id).
 
     `timeout` None returns at once; otherwise waits up to `timeout` seconds, blocking on the first queue
     (BLMOVE, so a job there is taken the moment it arrives) and looking at every queue between waits.
+    `known_empty`: the worker has had the reply of every call that touched its list since it last
+    emptied it (the pop that took its last job, then that job's claim, hand-back or drop), so there is
+    nothing to put back first.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        found = _pop_once(connection, worker_name, queue_keys)
+        found = _pop_once(connection, worker_name, queue_keys, known_empty)
+        known_empty = True  # the list held nothing after that call, or `found`
         if found is not None or deadline is None:
             return found
         left = deadline - time.monotonic()

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
+import pytest
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
 from feynman_jobs import keys
 from feynman_jobs.lifecycle import cancellation
+from feynman_jobs.processes.popping import PoppingQueue
 from feynman_jobs.queueing import pending
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, get_queue
 
@@ -97,3 +101,34 @@ def test_a_hand_back_puts_the_job_first_in_line_if_still_ours(redis: Redis) -> N
     assert redis.lrange(keys.rq_queue("default"), 0, -1) == [job.id.encode(), other.id.encode()]
     assert not pending.hand_back(redis, "w1", job.id, keys.rq_queue("default"))
     assert redis.llen(keys.rq_queue("default")) == 2
+
+
+class _LostReplies(Redis):
+    """A connection whose scripts run on the server but whose replies never arrive."""
+
+    def eval(self, *args: Any, **kwargs: Any) -> Any:
+        super().eval(*args, **kwargs)
+        raise RedisConnectionError("reply lost")
+
+
+def _lranges(redis: Redis) -> int:
+    return int(redis.info("commandstats").get("cmdstat_lrange", {}).get("calls", 0))
+
+
+def test_a_worker_skips_the_put_back_only_while_it_knows_its_popped_list_is_empty(redis: Redis) -> None:
+    queue: type[PoppingQueue] = type("Q", (PoppingQueue,), {"worker_name": "w9"})
+    first = _job(redis, "high", "first")
+    lossy = _LostReplies(connection_pool=redis.connection_pool)
+    with pytest.raises(RedisConnectionError):
+        queue.lpop(QUEUES, None, connection=lossy)
+    assert _popped(redis, "w9") == [first.id]
+    assert not queue.popped_empty
+    # Not known empty: the next pop puts the lost one back first, and so takes it again.
+    assert queue.lpop(QUEUES, None, connection=redis) == (keys.rq_queue("high"), first.id)
+    assert pending.claim(redis, "w9", first.id, STARTED_AT)
+    queue.emptied()  # the worker had the claim's reply
+    second = _job(redis, "high", "second")
+    lranges = _lranges(redis)
+    assert queue.lpop(QUEUES, None, connection=redis) == (keys.rq_queue("high"), second.id)
+    assert _lranges(redis) == lranges  # no put-back looked at the list
+    assert not queue.popped_empty  # until this job's claim, hand-back or drop
