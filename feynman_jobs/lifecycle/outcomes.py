@@ -1,15 +1,13 @@
 """Job outcomes recorded in Redis by RQ callbacks, for stats and metrics across every process.
 
-RQ runs these callbacks in the work horse after each attempt. They write three things in one
-round trip: all-time counts by type, queue and outcome; run/wait histograms (a count per bucket —
-the bucket is the smallest bound the value fits — and a sum; readers accumulate them for
-Prometheus); and a capped stream of events for windowed stats.
+RQ runs these callbacks in the work horse after each attempt. Each writes one event to a capped
+stream: windowed stats read it directly, and the all-time counts and run/wait histograms behind
+`/metrics` are folded from it by whoever reads them (lifecycle/tallies.py).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -21,7 +19,7 @@ from rq.job import Job
 from feynman_jobs import keys, redisio
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import PermanentJobError
-from feynman_jobs.lifecycle import deliveries, timeline
+from feynman_jobs.lifecycle import deliveries, tallies, timeline
 from feynman_jobs.lifecycle.status import RETRIES_FORGONE_META
 from feynman_jobs.queueing.catalog import type_of
 
@@ -29,8 +27,6 @@ logger = logging.getLogger(__name__)
 
 #: Events kept for windowed stats (about a day at one job per second).
 EVENTS_MAXLEN = 100_000
-#: Histogram bucket upper bounds in seconds (Prometheus `le`).
-BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, math.inf)
 OUTCOMES = ("finished", "failed", "retried", "stopped")
 
 
@@ -38,11 +34,6 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
     return max(0.0, (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds())
-
-
-def bucket_label(bound: float) -> str:
-    """The Prometheus `le` label of a bucket bound."""
-    return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
 def record(
@@ -56,22 +47,15 @@ def record(
     job_id: str = "",
     timeline_entries: tuple[int, list[str]] | None = None,
 ) -> None:
-    """Record one attempt's outcome; counts and histograms only grow, the event stream is capped.
+    """Record one attempt's outcome: one event in the capped stream, marked to be folded into the
+    all-time counts and histograms (lifecycle/tallies.py).
 
     With `timeline_entries` (the list's TTL and the entries), they go into the job's timeline in the
     same round trip; with no entries, the timeline's list only gets that TTL.
     """
-    series = f"{job_type}|{queue}"
-    # Not a transaction: each counter only grows, and a job pays for every command here.
+    # Not a transaction: each command stands alone, and a job pays for every command here.
     with connection.pipeline(transaction=False) as pipe:
-        pipe.hincrby(keys.OUTCOME_COUNTS, f"{series}|{outcome}", 1)
-        for key, value in ((keys.RUN_HISTOGRAM, run_s), (keys.WAIT_HISTOGRAM, wait_s)):
-            if value is None:
-                continue
-            bound = next(bound for bound in BUCKETS if value <= bound)
-            pipe.hincrby(key, f"{series}|{bucket_label(bound)}", 1)
-            pipe.hincrbyfloat(key, f"{series}|sum", value)
-        event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id}
+        event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id, tallies.MARK: "1"}
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
         pipe.xadd(keys.OUTCOME_EVENTS, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
@@ -216,6 +200,7 @@ def events_since(connection: Redis, since_ms: int) -> list[dict[str, Any]]:
         batch = redisio.xrange(connection, keys.OUTCOME_EVENTS, cursor, "+", 5000)
         for entry_id, fields in batch:
             event: dict[str, Any] = {key.decode(): value.decode() for key, value in fields.items()}
+            event.pop(tallies.MARK, None)
             event["at_ms"] = int(entry_id.decode().split("-")[0])
             for name in ("wait_s", "run_s"):
                 if name in event:
