@@ -74,8 +74,13 @@ def started_entry(job: Job) -> list[str]:
 
 def reread_start(connection: Redis, job: Job) -> None:
     """Read the running attempt's start into `job` from its hash, for a process that did not run it
-    (the worker parent after its horse died or was stopped): that is the start the reader compares."""
-    raw: list[bytes | None] = connection.hmget(job.key, ["started_at", "worker_name"])  # type: ignore[assignment]
+    (the worker parent after its horse died or was stopped): that is the start the reader compares.
+    Unread (a Redis error, logged), `job` keeps what it had."""
+    try:
+        raw: list[bytes | None] = connection.hmget(job.key, ["started_at", "worker_name"])  # type: ignore[assignment]
+    except RedisError:
+        logger.warning("could not read the start of job id=%s for its timeline", job.id)
+        return
     started_at, worker = raw
     if started_at:
         job.started_at = str_to_date(started_at)

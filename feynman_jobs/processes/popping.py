@@ -8,6 +8,7 @@ from redis import Redis
 from rq import Queue
 from rq.exceptions import DequeueTimeout
 
+from feynman_jobs.errors import WorkersPaused
 from feynman_jobs.queueing import pending
 
 
@@ -24,11 +25,16 @@ class PoppingQueue(Queue):
     def lpop(
         cls, queue_keys: Sequence[str], timeout: int | None, connection: Redis | None = None
     ) -> tuple[str, str] | None:
-        """Pop as RQ does (DequeueTimeout when a blocking pop finds nothing), recording the pop."""
+        """Pop as RQ does (DequeueTimeout when a blocking pop finds nothing), recording the pop; raises
+        WorkersPaused while workers are paused."""
         assert connection is not None
         # Unknown again until this pop's reply is in: a lost reply may have left a job in the list.
         known_empty, cls.popped_empty = cls.popped_empty, False
-        found = pending.pop(connection, cls.worker_name, list(queue_keys), timeout, known_empty=known_empty)
+        try:
+            found = pending.pop(connection, cls.worker_name, [*queue_keys], timeout, known_empty=known_empty)
+        except WorkersPaused:
+            cls.popped_empty = True  # a paused pop takes nothing, and puts back what it finds
+            raise
         cls.popped_empty = found is None
         if found is None and timeout is not None:
             raise DequeueTimeout(timeout, queue_keys)

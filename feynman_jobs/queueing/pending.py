@@ -17,6 +17,7 @@ from typing import Any
 from redis import Redis
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.errors import WorkersPaused
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 BLOCK_S = 0.5
 
 # rq-compat(rq==3.0.0): these scripts read and write RQ's own job hash fields (status, origin,
-# worker_name) and queue lists by RQ's key names. Remove when RQ records pops itself.
+# worker_name, started_at), queue lists and pause key by RQ's key names. Remove when RQ records pops
+# itself.
 # Puts back the ids of a popped list (KEYS[1]) that are still `queued` and in no queue, oldest at the
 # front. ARGV[1] is RQ's job key prefix, ARGV[2] its queue key prefix. Shared by pop and recover.
 _PUT_BACK = """
@@ -50,16 +52,17 @@ local function put_back(list, job_prefix, queue_prefix)
 end
 """
 
-# KEYS: popped list, workers-with-popped set, queue keys in priority order.
+# KEYS: popped list, workers-with-popped set, RQ's pause key, queue keys in priority order.
 # ARGV: worker name, job prefix, queue prefix, '1' when the worker knows its list is empty.
-# Returns {queue key, job id} or false.
+# Returns {queue key, job id}, false, or 'paused' (and takes nothing) while workers are paused.
 _POP = (
     _PUT_BACK
     + """
 -- Anything still listed was popped by a reply this worker never received: it goes back first.
 if ARGV[4] ~= '1' then put_back(KEYS[1], ARGV[2], ARGV[3]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'paused' end
 redis.call('SADD', KEYS[2], ARGV[1])
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local id = redis.call('LMOVE', KEYS[i], KEYS[1], 'LEFT', 'RIGHT')
   if id then return {KEYS[i], id} end
 end
@@ -103,9 +106,10 @@ def _pop_once(
     popped = keys.worker_popped(worker_name)
     found: Any = connection.eval(
         _POP,
-        2 + len(queue_keys),
+        3 + len(queue_keys),
         popped,
         keys.WORKERS_WITH_POPPED,
+        keys.RQ_SUSPENDED,
         *queue_keys,
         worker_name,
         keys.RQ_JOB_PREFIX,
@@ -114,6 +118,8 @@ def _pop_once(
     )
     if not found:
         return None
+    if found == b"paused":
+        raise WorkersPaused("workers are paused: no job taken")
     return redisio.text(found[0]), redisio.text(found[1])
 
 
@@ -129,6 +135,8 @@ def pop(
 
     `timeout` None returns at once; otherwise waits up to `timeout` seconds, blocking on the first queue
     (BLMOVE, so a job there is taken the moment it arrives) and looking at every queue between waits.
+    Raises WorkersPaused, taking nothing, while workers are paused (`rq suspend`): the pause is looked
+    at in the same atomic step as the pop, so no job is taken once a pause has begun.
     `known_empty`: the worker has had the reply of every call that touched its list since it last
     emptied it (the pop that took its last job, then that job's claim, hand-back or drop), so there is
     nothing to put back first.
@@ -146,7 +154,10 @@ def pop(
         wait: Any = min(BLOCK_S, left)
         moved = connection.blmove(queue_keys[0], keys.worker_popped(worker_name), wait, "LEFT", "RIGHT")
         if moved is not None:
-            return queue_keys[0], redisio.text(moved)
+            # Taken without the pause check: the atomic step puts it back first and takes it again
+            # (or raises WorkersPaused, leaving it first in its queue).
+            known_empty = False
+            deadline = None
 
 
 def claim(connection: Redis, worker_name: str, job_id: str, started_at: str) -> bool:

@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
 from feynman_jobs import keys
+from feynman_jobs.errors import WorkersPaused
 from feynman_jobs.lifecycle import cancellation
 from feynman_jobs.processes.popping import PoppingQueue
 from feynman_jobs.queueing import pending
@@ -132,3 +133,28 @@ def test_a_worker_skips_the_put_back_only_while_it_knows_its_popped_list_is_empt
     assert queue.lpop(QUEUES, None, connection=redis) == (keys.rq_queue("high"), second.id)
     assert _lranges(redis) == lranges  # no put-back looked at the list
     assert not queue.popped_empty  # until this job's claim, hand-back or drop
+
+
+def test_no_pop_takes_a_job_once_workers_are_paused(redis: Redis) -> None:
+    raised: list[BaseException] = []
+
+    def wait_for_work() -> None:
+        try:
+            pending.pop(redis, "w1", QUEUES[-1:], 10)
+        except WorkersPaused as exc:
+            raised.append(exc)
+
+    waiting = threading.Thread(target=wait_for_work)
+    waiting.start()
+    time.sleep(0.2)  # waiting on the empty queue when the pause begins
+    redis.set(keys.RQ_SUSPENDED, 1)
+    job = _job(redis, "low", "paused")
+    waiting.join(10)
+    # The wait took the job past the pause: the atomic step gave it back, first in its queue.
+    assert len(raised) == 1
+    assert redis.lrange(keys.rq_queue("low"), 0, -1) == [job.id.encode()]
+    assert _popped(redis, "w1") == []
+    with pytest.raises(WorkersPaused):
+        pending.pop(redis, "w1", QUEUES, None)
+    redis.delete(keys.RQ_SUSPENDED)
+    assert pending.pop(redis, "w1", QUEUES, None) == (keys.rq_queue("low"), job.id)
