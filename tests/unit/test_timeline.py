@@ -17,7 +17,7 @@ from feynman_jobs.queueing.wiring import fetch_job, get_queue
 def _job(redis: Redis, **fields: str) -> Job:
     job = get_queue("default", redis).enqueue("tests.jobs.record_start", "t")
     if fields:
-        redis.hset(job.key, mapping=fields)
+        redis.hset(job.key, mapping=fields)  # type: ignore[arg-type]
     return job
 
 
