@@ -70,6 +70,16 @@ class Recorder:
         return cast(Pipeline, self)
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """One queued job's writes: its hash's fields, and the queue its id is pushed to."""
+
+    queue_key: str
+    job_key: str
+    job_id: str
+    fields: dict[str, Any]
+
+
 @dataclass
 class _Group:
     """Queued jobs of one queue whose hashes have the same fields in the same order."""
@@ -90,18 +100,17 @@ class BulkWriter:
 
     def add(self, recorder: Recorder) -> None:
         """Fold one job's recorded writes into its group, or replay them when they are not the usual three."""
-        fields = _queued_job(recorder.calls)
-        if fields is None:
+        queued = _queued_job(recorder.calls)
+        if queued is None:
             # A push of its own could reorder a queue against the folded pushes: write those first.
             self.flush()
             self._replay(recorder)
             return
-        (_, (job_key, _, _), _), _, (_, (queue_key, job_id), _) = recorder.calls
-        names = tuple(fields)
-        group = self._groups.setdefault((queue_key, names), _Group(names))
-        group.job_keys.append(job_key)
-        group.ids.append(job_id)
-        group.rows.append(list(fields.values()))
+        names = tuple(queued.fields)
+        group = self._groups.setdefault((queued.queue_key, names), _Group(names))
+        group.job_keys.append(queued.job_key)
+        group.ids.append(queued.job_id)
+        group.rows.append(list(queued.fields.values()))
         group.recorded.append(recorder)
 
     def flush(self) -> None:
@@ -119,19 +128,17 @@ class BulkWriter:
             getattr(self._pipe, name)(*args, **kwargs)
 
 
-def _queued_job(calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> dict[str, Any] | None:
-    """The hash a queued job's recorded writes leave (status first, as RQ's first HSET puts it), or None
-    when the calls are anything but `HSET key status s`, `HSET key mapping=…`, `RPUSH queue id`."""
-    if [(name, len(args), sorted(kwargs)) for name, args, kwargs in calls] != [
-        ("hset", 3, []),
-        ("hset", 1, ["mapping"]),
-        ("rpush", 2, []),
-    ]:
-        return None
-    (_, (key, status_field, status), _), (_, (same_key,), mapping), _ = calls
-    if status_field != "status" or same_key != key:
-        return None
-    return {"status": status, **mapping["mapping"]}
+def _queued_job(calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> _Queued | None:
+    """What a queued job's recorded writes are, or None when they are anything but `HSET key status s`,
+    `HSET key mapping=…`, `RPUSH queue id` (the fields keep status first, where RQ's first HSET puts it)."""
+    match calls:
+        case [
+            ("hset", (key, "status", status), no_options),
+            ("hset", (same_key,), {"mapping": dict() as mapping} as options),
+            ("rpush", (queue_key, job_id), no_push_options),
+        ] if same_key == key and len(options) == 1 and not no_options and not no_push_options:
+            return _Queued(queue_key, key, job_id, {"status": status, **mapping})
+    return None
 
 
 def _args(group: _Group) -> list[Any]:

@@ -12,9 +12,10 @@ from rq import Queue
 from rq.job import JobStatus
 
 from feynman_jobs.lifecycle import submit
+from feynman_jobs.queueing import bulk
 from feynman_jobs.queueing.catalog import EVERYONE
 from feynman_jobs.queueing.requests import EnqueueRequest
-from feynman_jobs.queueing.wiring import JsonJob, fetch_job
+from feynman_jobs.queueing.wiring import JsonJob, fetch_job, get_queue
 from feynman_jobs.settings import load_settings
 
 CONVERSATION = [{"role": "user", "content": "光合作用把光能变成化学能。"}]
@@ -38,6 +39,7 @@ BODIES: dict[str, dict[str, Any]] = {
 }
 #: What differs from job to job of the same request: when it was made, and the batch it belongs to.
 PER_JOB = {"created_at", "enqueued_at", "meta"}
+NOOP = "tests.jobs.record_start"
 
 
 def _hash(redis: Redis, job_id: str) -> dict[str, bytes]:
@@ -100,3 +102,27 @@ def test_a_batch_writes_the_hashes_and_queues_a_single_enqueue_writes(redis: Red
     # RQ's commands would be 13 HSET (status, then the hash, per job; one for the deferred follow-up)
     # and 7 RPUSH (one per queued job, one for the batch's list).
     assert calls == {"eval": 2, "hset": 5 + 2 + 1, "rpush": 2 + 1 + 1}
+
+
+def test_writes_other_than_a_plain_enqueue_are_made_as_rq_makes_them_in_order(redis: Redis) -> None:
+    queue = get_queue("default", redis)
+    # j2 expires (RQ adds EXPIREs), j3 goes to the front (LPUSH): both are replayed, the others folded.
+    jobs = [queue.create_job(NOOP, args=["t"], job_id=f"j{i}", ttl=60 if i == 2 else None) for i in range(5)]
+    with redis.pipeline() as pipe:
+        writer = bulk.BulkWriter(pipe)
+        for job in jobs:
+            recorder = bulk.Recorder()
+            queue._enqueue_job(job, pipeline=recorder.as_pipeline(), at_front=job.id == "j3")
+            writer.add(recorder)
+        writer.flush()
+        pipe.execute()
+    assert queue.get_job_ids() == ["j3", "j0", "j1", "j2", "j4"]
+    assert (redis.ttl(JsonJob.key_for("j2")), redis.ttl(JsonJob.key_for("j1"))) == (60, -1)
+    queue._enqueue_job(queue.create_job(NOOP, args=["t"], job_id="plain"))
+    expected = _hash(redis, "plain")
+    for job in jobs:
+        written = _hash(redis, job.id)
+        written.pop("ttl", None)
+        same = set(expected) - PER_JOB
+        assert set(written) == set(expected)
+        assert {f: written[f] for f in same} == {f: expected[f] for f in same}, job.id
