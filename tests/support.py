@@ -225,8 +225,8 @@ def start_web(redis_url: str, log: Path, env: dict[str, str] | None = None) -> t
 
 
 #: Parametrize the `worker` fixture indirectly with this to run a test on both ways a worker line runs
-#: jobs: 16 slots (FEYNMAN_WORKER_CONCURRENCY=16) and one forked work horse per job (the default).
-SLOTS_AND_FORKING = pytest.mark.parametrize("worker", [16, 1], indirect=True, ids=["slots", "forking"])
+#: jobs: slots (the default FEYNMAN_WORKER_CONCURRENCY) and one forked work horse per job.
+SLOTS_AND_FORKING = pytest.mark.parametrize("worker", [None, 1], indirect=True, ids=["slots", "forking"])
 
 
 def start_worker(redis_url: str, log: Path, redis: Redis, env: dict[str, str] | None = None) -> Process:

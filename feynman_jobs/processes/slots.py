@@ -101,7 +101,6 @@ class SlotWorker(FeynmanWorker):
             return
         except LOST_REDIS as exc:
             self.log.warning("Worker %s: lost Redis while starting job %s (%s)", self.name, job.id, exc)
-            self._wait_for_redis()
             in_hand = self._in_hand if self._in_hand and self._in_hand.job_id == job.id else None
             self._settle_slot(job, queue, in_hand, exc)
             return
@@ -117,13 +116,17 @@ class SlotWorker(FeynmanWorker):
         job, queue, execution = slot.job, slot.queue, slot.execution
         bind_execution(execution.id)
         try:
-            self.perform_job(job, queue, execution)
+            # perform_job returns False after every failure path, including one whose outcome RQ could
+            # not write (it logs that and returns): the job would stay `started` under a living
+            # worker. A forking worker reads the status after its horse exits; a slot does the same.
+            if not self.perform_job(job, queue, execution):
+                self._settle_slot(job, queue, execution, RuntimeError("its outcome could not be written"))
         except LOST_REDIS as exc:
             self.log.warning("Worker %s: lost Redis while running job %s (%s)", self.name, job.id, exc)
-            self._wait_for_redis()
             self._settle_slot(job, queue, execution, exc)
         except BaseException:  # an interrupt that landed outside perform_job's own handler
             self.log.exception("Worker %s: slot running job %s ended abnormally", self.name, job.id)
+            self._settle_slot(job, queue, execution, RuntimeError("its slot ended abnormally"))
         finally:
             bind_execution("")
             DEADLINES.forget(job.id)
@@ -279,11 +282,17 @@ class SlotWorker(FeynmanWorker):
         super().teardown()  # type: ignore[no-untyped-call]
 
     def _settle_slot(self, job: Job, queue: Queue, execution: Execution | None, exc: Exception) -> None:
-        """Once Redis is back: fail (and so retry) a job still started here, hand back one never started."""
-        try:
-            job.refresh()
-        except Exception:  # gone meanwhile: nothing to settle
-            return
+        """Once Redis answers: fail (and so retry) a job still started here, hand back one never started."""
+        while True:
+            self._wait_for_redis()
+            try:
+                job.refresh()
+                break
+            except LOST_REDIS:
+                if self._stop_requested:
+                    return  # its execution's heartbeats stop with the worker: the reaper settles it
+            except Exception:  # gone meanwhile: nothing to settle
+                return
         self._settle_refreshed(job, queue, execution, exc)
         if execution is not None:
             self.executions.pop(execution.id, None)

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from feynman_jobs.errors import ProviderError, ProviderRateLimited, RetryableJobError
 from feynman_jobs.providers.redact import error_summary
+from feynman_jobs.providers.stepped import SteppedBackend
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,13 @@ def client(base_url: str, api_key: SecretStr | None, timeout_s: float) -> httpx.
     if api_key is not None:
         headers["Authorization"] = f"Bearer {api_key.get_secret_value()}"
     timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
-    return httpx.Client(base_url=base_url, headers=headers, timeout=timeout, verify=tls_context())
+    transport = httpx.HTTPTransport(verify=tls_context())
+    # rq-compat(httpx==0.28.1): HTTPTransport takes no network backend; its pool
+    # (httpcore's public ConnectionPool) keeps the one it uses here (tests/unit/test_stepped_reads.py).
+    transport._pool._network_backend = SteppedBackend()
+    return httpx.Client(
+        base_url=base_url, headers=headers, timeout=timeout, verify=tls_context(), transport=transport
+    )
 
 
 def retry_after_s(response: httpx.Response) -> float | None:

@@ -91,9 +91,11 @@ class TimelineEntry:
     keep: int
 
 
-# KEYS: popped list, queue list. ARGV: job id. Back to the front of its queue, if still ours.
+# KEYS: popped list, queue list, job hash. ARGV: job id. Back to the front of its queue, if still ours
+# and still `queued`: one canceled since the pop is only forgotten (its id would sit in the queue).
 _HAND_BACK = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[3], 'status') ~= 'queued' then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 return 1
 """
@@ -173,8 +175,10 @@ def claim(connection: Redis, worker_name: str, job_id: str, started: TimelineEnt
 
 
 def hand_back(connection: Redis, worker_name: str, job_id: str, queue_key: str) -> bool:
-    """Put a popped job back at the front of its queue, if it is still in this worker's popped list."""
-    return bool(connection.eval(_HAND_BACK, 2, keys.worker_popped(worker_name), queue_key, job_id))
+    """Put a popped job back at the front of its queue, if it is still in this worker's popped list and
+    still `queued`."""
+    popped = keys.worker_popped(worker_name)
+    return bool(connection.eval(_HAND_BACK, 3, popped, queue_key, keys.rq_job(job_id), job_id))
 
 
 def drop(connection: Redis, worker_name: str, job_id: str) -> None:

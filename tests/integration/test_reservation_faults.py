@@ -60,8 +60,7 @@ def test_stopped_killed_deleted_and_stuck_jobs_give_their_reservations_back(
     # Room for four reservations and not a fifth.
     env |= {"FEYNMAN_PRICES": json.dumps(PRICES), "FEYNMAN_BUDGET_DAILY_USD": f"{4.5 * each:.6f}"}
     web, api = start_web(redis_url, tmp_path / "web.log", env)
-    # Forked horses: a stop and a SIGKILL reach a job blocked in its model call at once (with slots, a
-    # stop lands when the call returns: processes/deadlines.py).
+    # Forked horses: the test SIGKILLs a work horse (a stop on slots: tests/integration/test_slots.py).
     forking = {**env, "FEYNMAN_WORKER_CONCURRENCY": "1"}
     workers = [start_worker(redis_url, tmp_path / f"worker-{n}.log", redis, forking) for n in range(2)]
     scheduler = Process("scheduler", {"REDIS_URL": redis_url, **env}, tmp_path / "scheduler.log")

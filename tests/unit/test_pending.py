@@ -103,3 +103,9 @@ def test_a_hand_back_puts_the_job_first_in_line_if_still_ours(redis: Redis) -> N
     assert redis.lrange(keys.rq_queue("default"), 0, -1) == [job.id.encode(), other.id.encode()]
     assert not pending.hand_back(redis, "w1", job.id, keys.rq_queue("default"))
     assert redis.llen(keys.rq_queue("default")) == 2
+    # A job canceled between the pop and the hand-back is forgotten, not put back in the queue.
+    pending.pop(redis, "w1", QUEUES, None)
+    assert cancellation.cancel(redis, job.id).action == "canceled"
+    assert not pending.hand_back(redis, "w1", job.id, keys.rq_queue("default"))
+    assert redis.lrange(keys.rq_queue("default"), 0, -1) == [other.id.encode()]
+    assert _popped(redis, "w1") == []
