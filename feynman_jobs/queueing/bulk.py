@@ -82,7 +82,7 @@ class _Queued:
 
 @dataclass
 class _Group:
-    """Queued jobs of one queue whose hashes have the same fields in the same order."""
+    """Queued jobs of one queue, one after the other, whose hashes have the same fields in the same order."""
 
     names: tuple[str, ...]
     job_keys: list[str] = field(default_factory=list)
@@ -96,7 +96,8 @@ class BulkWriter:
 
     def __init__(self, pipe: Pipeline) -> None:
         self._pipe = pipe
-        self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
+        #: The jobs of each queue not yet written, all of one shape.
+        self._groups: dict[str, _Group] = {}
 
     def add(self, recorder: Recorder) -> None:
         """Fold one job's recorded writes into its group, or replay them when they are not the usual three."""
@@ -107,7 +108,13 @@ class BulkWriter:
             self._replay(recorder)
             return
         names = tuple(queued.fields)
-        group = self._groups.setdefault((queued.queue_key, names), _Group(names))
+        group = self._groups.get(queued.queue_key)
+        if group is not None and group.names != names:
+            # Jobs of another shape on this queue: theirs go first, so the queue keeps the order sent.
+            self._write(queued.queue_key, self._groups.pop(queued.queue_key))
+            group = None
+        if group is None:
+            group = self._groups[queued.queue_key] = _Group(names)
         group.job_keys.append(queued.job_key)
         group.ids.append(queued.job_id)
         group.rows.append(list(queued.fields.values()))
@@ -115,13 +122,16 @@ class BulkWriter:
 
     def flush(self) -> None:
         """Queue the writes of every group on the pipeline (an EVAL each, or the plain commands)."""
-        for (queue_key, _), group in self._groups.items():
-            if len(group.rows) < MIN_JOBS:
-                for recorder in group.recorded:
-                    self._replay(recorder)
-                continue
-            self._pipe.eval(_WRITE, 1 + len(group.job_keys), queue_key, *group.job_keys, *_args(group))
+        for queue_key, group in self._groups.items():
+            self._write(queue_key, group)
         self._groups.clear()
+
+    def _write(self, queue_key: str, group: _Group) -> None:
+        if len(group.rows) < MIN_JOBS:
+            for recorder in group.recorded:
+                self._replay(recorder)
+        else:
+            self._pipe.eval(_WRITE, 1 + len(group.job_keys), queue_key, *group.job_keys, *_args(group))
 
     def _replay(self, recorder: Recorder) -> None:
         for name, args, kwargs in recorder.calls:

@@ -106,23 +106,35 @@ def test_a_batch_writes_the_hashes_and_queues_a_single_enqueue_writes(redis: Red
 
 def test_writes_other_than_a_plain_enqueue_are_made_as_rq_makes_them_in_order(redis: Redis) -> None:
     queue = get_queue("default", redis)
-    # j2 expires (RQ adds EXPIREs), j3 goes to the front (LPUSH): both are replayed, the others folded.
-    jobs = [queue.create_job(NOOP, args=["t"], job_id=f"j{i}", ttl=60 if i == 2 else None) for i in range(5)]
+    # j2 and j3 carry meta (one more field: another shape); j6 expires (RQ adds EXPIREs) and j7 goes
+    # to the front (LPUSH): those two are replayed as recorded, the others folded two by two.
+    jobs = [
+        queue.create_job(
+            NOOP,
+            args=["t"],
+            job_id=f"j{i}",
+            meta={"n": i} if i in (2, 3) else None,
+            ttl=60 if i == 6 else None,
+        )
+        for i in range(8)
+    ]
     with redis.pipeline() as pipe:
         writer = bulk.BulkWriter(pipe)
         for job in jobs:
             recorder = bulk.Recorder()
-            queue._enqueue_job(job, pipeline=recorder.as_pipeline(), at_front=job.id == "j3")
+            queue._enqueue_job(job, pipeline=recorder.as_pipeline(), at_front=job.id == "j7")
             writer.add(recorder)
         writer.flush()
+        scripts = [args for args, _ in pipe.command_stack if args[0] == "EVAL"]
         pipe.execute()
-    assert queue.get_job_ids() == ["j3", "j0", "j1", "j2", "j4"]
-    assert (redis.ttl(JsonJob.key_for("j2")), redis.ttl(JsonJob.key_for("j1"))) == (60, -1)
+    assert len(scripts) == 3  # j0-j1, j2-j3, j4-j5
+    assert queue.get_job_ids() == ["j7", "j0", "j1", "j2", "j3", "j4", "j5", "j6"]
+    assert (redis.ttl(JsonJob.key_for("j6")), redis.ttl(JsonJob.key_for("j1"))) == (60, -1)
+    assert fetch_job("j3", redis).meta == {"n": 3}
     queue._enqueue_job(queue.create_job(NOOP, args=["t"], job_id="plain"))
     expected = _hash(redis, "plain")
+    same = set(expected) - PER_JOB
     for job in jobs:
         written = _hash(redis, job.id)
-        written.pop("ttl", None)
-        same = set(expected) - PER_JOB
-        assert set(written) == set(expected)
+        assert set(written) - {"ttl", "meta"} == set(expected), job.id
         assert {f: written[f] for f in same} == {f: expected[f] for f in same}, job.id
