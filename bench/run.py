@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -70,12 +71,25 @@ def enqueue_rows(redis: Redis, url: str, base: str, count: int) -> None:
 
 def batch_rows(redis: Redis, base: str, count: int) -> None:
     plain = plain_queue("default", redis)
-    batches = max(1, count // 200)
-    bare_many = timed(lambda: _plain_batches(plain, batches))
+    rounds = max(5, count // 100)
     body = {"jobs": [ROLLUP] * 200}
-    ours_many = timed(lambda: [http("POST", base + "/api/batches", body) for _ in range(batches)])
-    row("POST /api/batches of 200 vs enqueue_many", "jobs/s", rate(batches * 200, ours_many),
-        rate(batches * 200, bare_many), ">= 0.7x")  # fmt: skip
+
+    def ours() -> None:
+        http("POST", base + "/api/batches", body)
+
+    # Two of ours and one of RQ's first (the first request a gunicorn worker serves pays for its start),
+    # then each batch of ours right after one of RQ's, and the median batch of each: on a shared
+    # machine a burst of load falls on both sides, and a batch caught in one does not move the row.
+    for _ in range(2):
+        ours()
+    _plain_batches(plain, 1)
+    ours_s: list[float] = []
+    bare_s: list[float] = []
+    for _ in range(rounds):
+        bare_s.append(timed(lambda: _plain_batches(plain, 1)))
+        ours_s.append(timed(ours))
+    row("POST /api/batches of 200 vs enqueue_many (median batch)", "jobs/s",
+        rate(200, statistics.median(ours_s)), rate(200, statistics.median(bare_s)), ">= 0.7x")  # fmt: skip
     redis.flushdb()
 
 

@@ -266,5 +266,9 @@ class WorkHorseKilled(FeynmanError):
     """The work horse running a job died from a signal (SIGKILL, the out-of-memory killer)."""
 
 
+class WorkersPaused(FeynmanError):
+    """A worker's pop found every worker paused (`rq suspend`) and took no job."""
+
+
 class ExecutionNotOwned(FeynmanError):
     """A worker found that a job it popped was canceled or given to another worker before it started."""

@@ -84,6 +84,8 @@ OUTCOME_EVENTS = PREFIX + "stats:events"
 OUTCOME_COUNTS = PREFIX + "stats:counts"
 RUN_HISTOGRAM = PREFIX + "stats:run_seconds"
 WAIT_HISTOGRAM = PREFIX + "stats:wait_seconds"
+#: The id of the last event folded into the counts and histograms (lifecycle/tallies).
+OUTCOMES_FOLDED = PREFIX + "stats:folded"
 
 # -- costs: the ledger, spend counters, rollups, budget pools, rate-limit windows ---------------
 

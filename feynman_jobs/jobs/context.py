@@ -134,7 +134,9 @@ def holdable(func: Callable[P, R]) -> Callable[P, R | Retry]:
             until = server_now(job.connection) + timedelta(seconds=delay)
             job.meta["held"] = {"reason": hold.reason, "until": until.isoformat()}
             job.save_meta()
-            timeline.record(job.connection, job, "held", reason=hold.reason, until=until.isoformat())
+            timeline.record_attempt_end(
+                job.connection, job, "held", reason=hold.reason, until=until.isoformat()
+            )
             logger.warning("holding %s for %ds: %s", log_extra(job), delay, hold.reason)
             # rq-compat(rq==3.0.0): a job returning Retry is rescheduled without counting as a failure
             # (RQ >= 2.3). Re-check on an rq upgrade: holds must never use up the job's retries.

@@ -1,15 +1,13 @@
 """Job outcomes recorded in Redis by RQ callbacks, for stats and metrics across every process.
 
-RQ runs these callbacks in the work horse after each attempt. They write three things in one
-round trip: all-time counts by type, queue and outcome; run/wait histograms (a count per bucket —
-the bucket is the smallest bound the value fits — and a sum; readers accumulate them for
-Prometheus); and a capped stream of events for windowed stats.
+RQ runs these callbacks in the work horse after each attempt. Each writes one event to a capped
+stream: windowed stats read it directly, and the all-time counts and run/wait histograms behind
+`/metrics` are folded from it by whoever reads them (lifecycle/tallies.py).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -21,7 +19,7 @@ from rq.job import Job
 from feynman_jobs import keys, redisio
 from feynman_jobs.costs import reservations
 from feynman_jobs.errors import PermanentJobError
-from feynman_jobs.lifecycle import deliveries, timeline
+from feynman_jobs.lifecycle import deliveries, tallies, timeline
 from feynman_jobs.lifecycle.status import RETRIES_FORGONE_META
 from feynman_jobs.queueing.catalog import type_of
 
@@ -29,8 +27,6 @@ logger = logging.getLogger(__name__)
 
 #: Events kept for windowed stats (about a day at one job per second).
 EVENTS_MAXLEN = 100_000
-#: Histogram bucket upper bounds in seconds (Prometheus `le`).
-BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, math.inf)
 OUTCOMES = ("finished", "failed", "retried", "stopped")
 
 
@@ -38,11 +34,6 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
     return max(0.0, (end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds())
-
-
-def bucket_label(bound: float) -> str:
-    """The Prometheus `le` label of a bucket bound."""
-    return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
 def record(
@@ -54,28 +45,26 @@ def record(
     wait_s: float | None,
     run_s: float | None,
     job_id: str = "",
-    timeline_ttl: int | None = None,
+    timeline_entries: tuple[int, list[str]] | None = None,
 ) -> None:
-    """Record one attempt's outcome; counts and histograms only grow, the event stream is capped.
+    """Record one attempt's outcome: one event in the capped stream, marked to be folded into the
+    all-time counts and histograms (lifecycle/tallies.py).
 
-    With `timeline_ttl`, the outcome also goes into the job's timeline, in the same round trip.
+    With `timeline_entries` (the list's TTL and the entries), they go into the job's timeline in the
+    same round trip; with no entries, the timeline's list only gets that TTL.
     """
-    series = f"{job_type}|{queue}"
-    # Not a transaction: each counter only grows, and a job pays for every command here.
+    # Not a transaction: each command stands alone, and a job pays for every command here.
     with connection.pipeline(transaction=False) as pipe:
-        pipe.hincrby(keys.OUTCOME_COUNTS, f"{series}|{outcome}", 1)
-        for key, value in ((keys.RUN_HISTOGRAM, run_s), (keys.WAIT_HISTOGRAM, wait_s)):
-            if value is None:
-                continue
-            bound = next(bound for bound in BUCKETS if value <= bound)
-            pipe.hincrby(key, f"{series}|{bucket_label(bound)}", 1)
-            pipe.hincrbyfloat(key, f"{series}|sum", value)
-        event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id}
+        event = {"type": job_type, "queue": queue, "outcome": outcome, "job_id": job_id, tallies.MARK: "1"}
         event |= {"wait_s": f"{wait_s:.6f}"} if wait_s is not None else {}
         event |= {"run_s": f"{run_s:.6f}"} if run_s is not None else {}
         pipe.xadd(keys.OUTCOME_EVENTS, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
-        if timeline_ttl is not None:
-            timeline.add(pipe, job_id, timeline_ttl, outcome, trim=False)
+        if timeline_entries is not None:
+            ttl, entries = timeline_entries
+            if entries:
+                timeline.add(pipe, job_id, ttl, *entries)
+            else:
+                timeline.keep(pipe, job_id, ttl)
         pipe.execute()
 
 
@@ -100,6 +89,16 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
     try:
         if outcome != "retried" and job.meta.get(reservations.RESERVED_META):
             reservations.release_job(connection, job.id)
+        # A finished attempt's timeline entries are read from the job hash (lifecycle/timeline.py), a
+        # failed one's come from record_attempt_error; a stop may be told by a process that did not
+        # run the job (the worker parent), so its start is read again.
+        entries: tuple[int, list[str]] | None = None
+        if outcome == "stopped":
+            timeline.reread_start(connection, job)
+            entries = (timeline.ttl_of(job), [*timeline.started_entry(job), timeline.entry("stopped")])
+        elif outcome == "finished" and _ran_before(job):
+            # Its list was written by an earlier attempt (or kept by a requeue): it ends with the job.
+            entries = (timeline.ttl_of(job), [])
         record(
             connection,
             job_type=job_type,
@@ -108,13 +107,18 @@ def _record_job(job: Job, connection: Redis, outcome: str) -> None:
             wait_s=wait_s,
             run_s=run_s,
             job_id=job.id,
-            # A failed attempt's timeline entries come from record_attempt_error.
-            timeline_ttl=timeline.ttl_of(job) if outcome in ("finished", "stopped") else None,
+            timeline_entries=entries,
         )
     except RedisError:
         logger.warning("could not record outcome=%s of job id=%s", outcome, job.id)
     if outcome != "retried":
         deliveries.notify(connection, job, outcome)
+
+
+def _ran_before(job: Job) -> bool:
+    """Whether an earlier attempt of the job ended (failed, held, stopped, or canceled and requeued):
+    only then can its timeline's list exist when it finishes."""
+    return bool(job.meta.get("attempt_errors") or "previous_attempts" in job.meta or job.number_of_retries)
 
 
 def on_success(job: Job, connection: Redis, _result: Any, *_args: Any, **_kwargs: Any) -> None:
@@ -173,11 +177,16 @@ def record_attempt_error(
     job.save_meta()
     # The timeline's entries for a failed attempt come from here: RQ calls this on every path a failed
     # attempt takes (an exception, a killed work horse, an abandoned job), the callbacks not on all.
-    last, ttl = errors[-1], timeline.ttl_of(job)
+    # The attempt's `started` entry goes first: only a finished attempt's is read from the job hash.
+    last, ended = errors[-1], "retried" if will_retry(job, exc_value) else "failed"
+    entries = [
+        *timeline.started_entry(job),
+        timeline.entry("attempt_failed", type=last["type"], message=last["message"]),
+        timeline.entry(ended),
+    ]
     try:
-        with job.connection.pipeline(transaction=True) as pipe:
-            timeline.add(pipe, job.id, ttl, "attempt_failed", type=last["type"], message=last["message"])
-            timeline.add(pipe, job.id, ttl, "retried" if will_retry(job, exc_value) else "failed")
+        with job.connection.pipeline(transaction=False) as pipe:
+            timeline.add(pipe, job.id, timeline.ttl_of(job), *entries)
             pipe.execute()
     except RedisError:
         logger.warning("could not record the failed attempt of job id=%s in its timeline", job.id)
@@ -191,6 +200,7 @@ def events_since(connection: Redis, since_ms: int) -> list[dict[str, Any]]:
         batch = redisio.xrange(connection, keys.OUTCOME_EVENTS, cursor, "+", 5000)
         for entry_id, fields in batch:
             event: dict[str, Any] = {key.decode(): value.decode() for key, value in fields.items()}
+            event.pop(tallies.MARK, None)
             event["at_ms"] = int(entry_id.decode().split("-")[0])
             for name in ("wait_s", "run_s"):
                 if name in event:

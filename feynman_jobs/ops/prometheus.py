@@ -1,8 +1,8 @@
 """Prometheus metrics read from Redis at scrape time, so every web process reports the same figures.
 
-Nothing is counted in process memory: counters come from the all-time hashes that RQ callbacks
-(lifecycle/outcomes.py) and the cost ledger only ever increment, so they never go backwards, however many
-gunicorn and rq worker processes there are.
+Nothing is counted in process memory: counters come from all-time hashes that only ever grow (the job
+outcomes folded from their event stream first, lifecycle/tallies.py; the cost ledger's), so they never go
+backwards, however many gunicorn and rq worker processes there are.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rq.worker import WorkerStatus
 
 from feynman_jobs import keys
 from feynman_jobs.costs import budget, ledger, ratelimit
-from feynman_jobs.lifecycle import outcomes
+from feynman_jobs.lifecycle import tallies
 from feynman_jobs.ops.snapshot import REGISTRIES, paused, queue_summary
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, JsonJob
 from feynman_jobs.settings import Settings
@@ -95,6 +95,7 @@ class RedisCollector(Collector):
         yield workers
 
     def _jobs(self) -> Iterator[Metric]:
+        tallies.fold(self.connection)
         with self.connection.pipeline(transaction=True) as pipe:
             pipe.hgetall(keys.OUTCOME_COUNTS)
             for key, _doc in HISTOGRAMS.values():
@@ -166,7 +167,7 @@ def _histogram(name: str, doc: str, fields: dict[str, str]) -> HistogramMetricFa
         job_type, queue, part = field.split("|")
         series[(job_type, queue)][part] = value
     family = HistogramMetricFamily(name, doc, labels=["type", "queue"])
-    labels = [outcomes.bucket_label(bound) for bound in outcomes.BUCKETS]
+    labels = [tallies.bucket_label(bound) for bound in tallies.BUCKETS]
     for (job_type, queue), parts in sorted(series.items()):
         running = 0.0
         buckets = []

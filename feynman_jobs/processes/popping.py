@@ -8,6 +8,7 @@ from redis import Redis
 from rq import Queue
 from rq.exceptions import DequeueTimeout
 
+from feynman_jobs.errors import WorkersPaused
 from feynman_jobs.queueing import pending
 
 
@@ -15,6 +16,8 @@ class PoppingQueue(Queue):
     """Queue pops that move the job id into the popping worker's `popped` list in the same step."""
 
     worker_name = ""
+    #: True while the popping worker knows its popped list is empty (queueing/pending.pop).
+    popped_empty = False
 
     # rq-compat(rq==3.0.0): Queue.dequeue_any pops through the classmethods lpop (several queues) and
     # lmove (one queue, into RQ's intermediate list). Remove when RQ records multi-queue pops itself.
@@ -22,12 +25,25 @@ class PoppingQueue(Queue):
     def lpop(
         cls, queue_keys: Sequence[str], timeout: int | None, connection: Redis | None = None
     ) -> tuple[str, str] | None:
-        """Pop as RQ does (DequeueTimeout when a blocking pop finds nothing), recording the pop."""
+        """Pop as RQ does (DequeueTimeout when a blocking pop finds nothing), recording the pop; raises
+        WorkersPaused while workers are paused."""
         assert connection is not None
-        found = pending.pop(connection, cls.worker_name, list(queue_keys), timeout)
+        # Unknown again until this pop's reply is in: a lost reply may have left a job in the list.
+        known_empty, cls.popped_empty = cls.popped_empty, False
+        try:
+            found = pending.pop(connection, cls.worker_name, [*queue_keys], timeout, known_empty=known_empty)
+        except WorkersPaused:
+            cls.popped_empty = True  # a paused pop takes nothing, and puts back what it finds
+            raise
+        cls.popped_empty = found is None
         if found is None and timeout is not None:
             raise DequeueTimeout(timeout, queue_keys)
         return found
+
+    @classmethod
+    def emptied(cls) -> None:
+        """The worker had the reply of a claim, hand-back or drop of the job its last pop took."""
+        cls.popped_empty = True
 
     @classmethod
     def lmove(cls, connection: Redis, queue_key: str, timeout: int | None) -> tuple[str, str] | None:

@@ -1,7 +1,8 @@
 """The scheduler process's own upkeep, on timers of its own: never a job waiting behind queued work.
 
 Each tick of rq-scheduler's loop (every `--interval` seconds, under its lock) runs whatever is due:
-abandoned started jobs and popped-but-never-started jobs every tick, dependents that can no longer
+outcome events folded into the all-time totals, abandoned started jobs and popped-but-never-started
+jobs every tick, dependents that can no longer
 run and budget reservations nobody needs every few ticks, registry cleanup every minute. With the
 Procfile's 5 s interval, a job whose worker's key has expired leaves `started` within one tick
 (architecture §5).
@@ -19,12 +20,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from feynman_jobs.costs import reservations
-from feynman_jobs.lifecycle import cancellation, recovery
+from feynman_jobs.lifecycle import cancellation, recovery, tallies
 
 logger = logging.getLogger(__name__)
 
 #: Seconds between runs of each task (at least one scheduler tick apart).
 REAP_EVERY_S = 0.0
+FOLD_EVERY_S = 0.0
 SWEEP_EVERY_S = 10.0
 RECONCILE_EVERY_S = 15.0
 CLEAN_EVERY_S = 60.0
@@ -43,6 +45,7 @@ class Task:
 def tasks(failure_ttl: int) -> list[Task]:
     """Every upkeep task of the service, in the order a tick runs them."""
     return [
+        Task("fold_outcomes", FOLD_EVERY_S, tallies.fold),
         Task("reap_abandoned", REAP_EVERY_S, recovery.reap_abandoned),
         Task("recover_popped", REAP_EVERY_S, recovery.recover_popped),
         Task("settle_deferred", SWEEP_EVERY_S, cancellation.sweep),

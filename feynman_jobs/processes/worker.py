@@ -7,8 +7,8 @@
   and kills its horse when it could not heartbeat for nearly its key's TTL or the reaper took its
   job: by the time anyone may judge the job abandoned, its horse is gone (architecture §5).
 - A worker settles (fails, retries, hands back) only executions it still owns.
-- A pause holds even a worker already waiting for work; losing Redis no longer ends the worker: it
-  waits for Redis, then settles what it was doing.
+- A pause is looked for in the pop's own atomic step, so it holds even a worker already waiting for
+  work; losing Redis no longer ends the worker: it waits for Redis, then settles what it was doing.
 
 Run it with `rq worker -w feynman_jobs.processes.worker.FeynmanWorker`.
 """
@@ -28,12 +28,11 @@ from rq import Queue, Worker, worker_registration
 from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
-from rq.suspension import is_suspended
-from rq.utils import now
+from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 from rq.worker.base import SHUTDOWN_SIGNAL
 
-from feynman_jobs.errors import ExecutionNotOwned, WorkHorseKilled
+from feynman_jobs.errors import ExecutionNotOwned, WorkersPaused, WorkHorseKilled
 from feynman_jobs.lifecycle import recovery, timeline
 from feynman_jobs.lifecycle.outcomes import record_attempt_error
 from feynman_jobs.processes.horse import Fence, die_with_parent, kill_fresh_horse
@@ -61,10 +60,10 @@ class FeynmanWorker(ServerClockScheduling, Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        popping: type[Queue] = type(
+        popping: type[PoppingQueue] = type(
             "PoppingQueue", (PoppingQueue, self.queue_class), {"worker_name": self.name}
         )
-        self.queue_class = popping
+        self.queue_class = self._popping = popping
         self._parent_pid = os.getpid()
         fence_after = self.job_monitoring_interval + 60 - FENCE_MARGIN_S
         self._fence = Fence(fence_after, horse=lambda: self.horse_pid, kill=self.kill_horse)
@@ -77,37 +76,32 @@ class FeynmanWorker(ServerClockScheduling, Worker):
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
-        """Dequeue as RQ does; a job dequeued during a pause goes back to the front of its queue."""
+        """Dequeue as RQ does; while workers are paused, the pop takes nothing and the worker waits."""
         while True:
             try:
-                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-                # RQ checked for a pause before this pop, but a pause may have begun since (a worker just
-                # started, or one waiting for work): every pop that found a job looks again (one EXISTS).
-                if result is None or not is_suspended(self.connection):
-                    return result
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except WorkersPaused:  # found by the pop's own atomic step (queueing/pending.pop)
+                self._wait_while_paused(burst=timeout is None)
             except LOST_REDIS as exc:
                 # RQ retries its blocking pop itself, but not the state writes around it.
                 self.log.warning("Worker %s: lost Redis while waiting for work (%s)", self.name, exc)
                 self._wait_for_redis()
-                if self._stop_requested:
-                    return None
-                continue
             except Exception as exc:
                 # A job whose data cannot be read: RQ quits; it must not come back to the next worker.
                 unreadable = getattr(exc, "job_id", None)
                 if unreadable:
                     pending.drop(self.connection, self.name, unreadable)
                 raise
-            job, queue = result
-            pending.hand_back(self.connection, self.name, job.id, queue.key)
-            self.log.info("Worker %s: paused; job %s handed back to %s", self.name, job.id, queue.name)
-            self.check_for_suspension(burst=timeout is None)
+            if self._stop_requested:
+                return None
 
     def prepare_execution(self, job: Job) -> Execution:
         """RQ's execution record, then the claim: the job starts only if it is still this worker's."""
         execution = super().prepare_execution(job)
         self._in_hand = execution
-        if pending.claim(self.connection, self.name, job.id, timeline.started(job, self.name)):
+        claimed = pending.claim(self.connection, self.name, job.id, utcformat(now()))
+        self._popping.emptied()  # either way the job is out of the popped list
+        if claimed:
             return execution
         with self.connection.pipeline() as pipe:
             execution.delete(job=job, pipeline=pipe)
@@ -211,6 +205,7 @@ class FeynmanWorker(ServerClockScheduling, Worker):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[no-untyped-call]
         how = f"signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else f"status {ret_val}"
         error = WorkHorseKilled(f"the work horse running the job died ({how}): killed, or out of memory")
+        timeline.reread_start(self.connection, job)  # the horse's start, for the timeline
         record_attempt_error(job, WorkHorseKilled, error, None)
 
     def _owns(self, job: Job, execution: Execution) -> bool:
@@ -220,7 +215,11 @@ class FeynmanWorker(ServerClockScheduling, Worker):
     # -- the work loop's own Redis calls between jobs ------------------------------------------
 
     def check_for_suspension(self, burst: bool) -> None:
-        """RQ's pause check; during an outage, wait for Redis instead of quitting."""
+        """Nothing: the pop itself looks for a pause, atomically, and waits out one it finds."""
+        # rq-compat(rq==3.0.0): RQ calls it only before a pop, right after a heartbeat (or its birth).
+
+    def _wait_while_paused(self, burst: bool) -> None:
+        """RQ's pause check (wait, or end a burst); during an outage, wait for Redis, not quit."""
         while True:
             try:
                 super().check_for_suspension(burst)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
 
 from feynman_jobs import keys, redisio
+from feynman_jobs.errors import WorkersPaused
 from feynman_jobs.queueing import arrivals
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 BLOCK_S = 0.5
 
 # rq-compat(rq==3.0.0): these scripts read and write RQ's own job hash fields (status, origin,
-# worker_name) and queue lists by RQ's key names. Remove when RQ records pops itself.
+# worker_name, started_at), queue lists and pause key by RQ's key names. Remove when RQ records pops
+# itself.
 # Puts back the ids of a popped list (KEYS[1]) that are still `queued` and in no queue, oldest at the
 # front. ARGV[1] is RQ's job key prefix, ARGV[2] its queue key prefix. Shared by pop and recover.
 _PUT_BACK = """
@@ -52,15 +53,17 @@ local function put_back(list, job_prefix, queue_prefix)
 end
 """
 
-# KEYS: popped list, workers-with-popped set, queue keys in priority order.
-# ARGV: worker name, job prefix, queue prefix. Returns {queue key, job id} or false.
+# KEYS: popped list, workers-with-popped set, RQ's pause key, queue keys in priority order.
+# ARGV: worker name, job prefix, queue prefix, '1' when the worker knows its list is empty.
+# Returns {queue key, job id}, false, or 'paused' (and takes nothing) while workers are paused.
 _POP = (
     _PUT_BACK
     + """
 -- Anything still listed was popped by a reply this worker never received: it goes back first.
-put_back(KEYS[1], ARGV[2], ARGV[3])
+if ARGV[4] ~= '1' then put_back(KEYS[1], ARGV[2], ARGV[3]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'paused' end
 redis.call('SADD', KEYS[2], ARGV[1])
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local id = redis.call('LMOVE', KEYS[i], KEYS[1], 'LEFT', 'RIGHT')
   if id then return {KEYS[i], id} end
 end
@@ -68,28 +71,15 @@ return false
 """
 )
 
-# KEYS: popped list, job hash, the job's timeline list. ARGV: job id, worker name, then the timeline
-# entry, its list's TTL and how many entries the list keeps. 1 when this worker may start the job.
-# The `started` entry is written here, with the status, so it costs no round trip of its own; the
-# list is trimmed only when it has grown past its bound (architecture §3).
+# KEYS: popped list, job hash. ARGV: job id, worker name, start time (RQ's format). 1 when this worker
+# may start the job. The start time is RQ's `started_at` from this moment on (the work horse writes its
+# own a moment later): the timeline's `started` entry is read from it (lifecycle/timeline.py).
 _CLAIM = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
 if redis.call('HGET', KEYS[2], 'status') ~= 'queued' then return 0 end
-redis.call('HSET', KEYS[2], 'status', 'started', 'worker_name', ARGV[2])
-local keep = tonumber(ARGV[5])
-if redis.call('RPUSH', KEYS[3], ARGV[3]) > keep then redis.call('LTRIM', KEYS[3], -keep, -1) end
-redis.call('EXPIRE', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[2], 'status', 'started', 'worker_name', ARGV[2], 'started_at', ARGV[3])
 return 1
 """
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """A timeline entry that `claim` appends in the same atomic step (lifecycle/timeline.py makes it)."""
-
-    text: str
-    ttl: int
-    keep: int
 
 
 # KEYS: popped list, queue list, job hash. ARGV: job id. Back to the front of its queue, if still ours
@@ -113,61 +103,70 @@ return back
 )
 
 
-def _pop_once(connection: Redis, worker_name: str, queue_keys: list[str]) -> tuple[str, str] | None:
+def _pop_once(
+    connection: Redis, worker_name: str, queue_keys: list[str], known_empty: bool
+) -> tuple[str, str] | None:
     popped = keys.worker_popped(worker_name)
     found: Any = connection.eval(
         _POP,
-        2 + len(queue_keys),
+        3 + len(queue_keys),
         popped,
         keys.WORKERS_WITH_POPPED,
+        keys.RQ_SUSPENDED,
         *queue_keys,
         worker_name,
         keys.RQ_JOB_PREFIX,
         keys.RQ_QUEUE_PREFIX,
+        "1" if known_empty else "0",
     )
     if not found:
         return None
+    if found == b"paused":
+        raise WorkersPaused("workers are paused: no job taken")
     return redisio.text(found[0]), redisio.text(found[1])
 
 
 def pop(
-    connection: Redis, worker_name: str, queue_keys: list[str], timeout: float | None
+    connection: Redis,
+    worker_name: str,
+    queue_keys: list[str],
+    timeout: float | None,
+    *,
+    known_empty: bool = False,
 ) -> tuple[str, str] | None:
     """The first job of the first non-empty queue, moved into the worker's popped list: (queue key, id).
 
     `timeout` None returns at once; otherwise waits up to `timeout` seconds, woken the moment a job
     arrives in any of the queues (queueing/arrivals.py), and looking at every queue at least every
-    BLOCK_S even if no wake came.
+    BLOCK_S even if no wake came. Raises WorkersPaused, taking nothing, while workers are paused
+    (`rq suspend`): the pause is looked at in the same atomic step as the pop, so no job is taken once
+    a pause has begun.
+    `known_empty`: the worker has had the reply of every call that touched its list since it last
+    emptied it (the pop that took its last job, then that job's claim, hand-back or drop), so there is
+    nothing to put back first.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        found = _pop_once(connection, worker_name, queue_keys)
+        found = _pop_once(connection, worker_name, queue_keys, known_empty)
+        known_empty = True  # the list held nothing after that call, or `found`
         if found is not None or deadline is None:
             return found
         left = deadline - time.monotonic()
         if left <= 0:
             return None
+        # Nothing is moved while waiting (the watchers' moves change nothing): the list stays as known.
         arrivals.for_worker(connection, worker_name, queue_keys).wait(min(BLOCK_S, left))
 
 
-def claim(connection: Redis, worker_name: str, job_id: str, started: TimelineEntry) -> bool:
-    """Take a popped job out of the worker's list, mark it started by this worker and append `started`
-    to its timeline, atomically.
+def claim(connection: Redis, worker_name: str, job_id: str, started_at: str) -> bool:
+    """Take a popped job out of the worker's list and mark it started by this worker at `started_at`
+    (RQ's text format), atomically.
 
     False (and nothing written) when it is no longer this worker's to start: canceled meanwhile, or put
     back by recovery.
     """
     claimed = connection.eval(
-        _CLAIM,
-        3,
-        keys.worker_popped(worker_name),
-        keys.rq_job(job_id),
-        keys.job_events(job_id),
-        job_id,
-        worker_name,
-        started.text,
-        started.ttl,
-        started.keep,
+        _CLAIM, 2, keys.worker_popped(worker_name), keys.rq_job(job_id), job_id, worker_name, started_at
     )
     return bool(claimed)
 

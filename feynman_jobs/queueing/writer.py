@@ -11,7 +11,7 @@ from rq.job import Dependency, JobStatus
 
 from feynman_jobs import keys
 from feynman_jobs.errors import FieldError, InvalidRequest
-from feynman_jobs.queueing import idempotency
+from feynman_jobs.queueing import bulk, idempotency
 from feynman_jobs.queueing.catalog import CALLBACKS, type_of
 from feynman_jobs.queueing.planning import JobPlan
 from feynman_jobs.queueing.wiring import JsonJob, JsonQueue, get_queue
@@ -64,7 +64,9 @@ def write(
                     idempotency.watch(pipe, held)
                 pipe.multi()
                 queues = {name: get_queue(name, connection) for name in {plan.queue for plan in plans}}
-                jobs = [_add_job(queues[plan.queue], pipe, plan, statuses, own) for plan in plans]
+                queued = bulk.BulkWriter(pipe)
+                jobs = [_add_job(queues[plan.queue], pipe, plan, statuses, own, queued) for plan in plans]
+                queued.flush()
                 # What RQ's enqueue_many and schedule_job do on every path (its _enqueue_job does not):
                 # RQ lists queues from this set (`rq info`, Queue.all(), the dashboard).
                 pipe.sadd(keys.RQ_QUEUES, *sorted(queue.key for queue in queues.values()))
@@ -107,7 +109,12 @@ def _log_enqueued(jobs: list[JsonJob]) -> None:
 
 
 def _add_job(
-    queue: JsonQueue, pipe: Pipeline, plan: JobPlan, statuses: dict[str, str | None], own: set[str]
+    queue: JsonQueue,
+    pipe: Pipeline,
+    plan: JobPlan,
+    statuses: dict[str, str | None],
+    own: set[str],
+    queued: bulk.BulkWriter,
 ) -> JsonJob:
     met = {JobStatus.FINISHED.value} | ({JobStatus.FAILED.value} if plan.allow_failure else set())
     waiting = any(dep in own or statuses.get(dep) not in met for dep in plan.depends_on)
@@ -142,6 +149,9 @@ def _add_job(
     else:
         # rq-compat(rq==3.0.0): the private _enqueue_job, because the public enqueue_job would WATCH
         # again inside our MULTI; the decision is already made. Remove if RQ grows a pipeline-only enqueue.
-        queue._enqueue_job(job, pipeline=pipe)
+        # Its writes are recorded, and written with the batch's other queued jobs (queueing/bulk.py).
+        recorder = bulk.Recorder()
+        queue._enqueue_job(job, pipeline=recorder.as_pipeline())
+        queued.add(recorder)
     assert isinstance(job, JsonJob)
     return job

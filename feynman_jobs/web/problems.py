@@ -59,6 +59,7 @@ PROBLEMS: dict[type[Exception], ProblemKind] = {
     errors.ProviderError: ProblemKind(502, "provider-error", "The model provider refused the request"),
     errors.ModelOutputError: ProblemKind(502, "model-output", "The model's answer was unusable"),
     errors.RetryableJobError: ProblemKind(503, "provider-unavailable", "The model provider is unavailable"),
+    errors.WorkersPaused: ProblemKind(503, "workers-paused", "Workers are paused"),
     errors.ExecutionNotOwned: ProblemKind(409, "execution-not-owned", "The job belongs to someone else"),
     errors.WorkHorseKilled: ProblemKind(500, "work-horse-killed", "The job's process was killed"),
     errors.ReplicationUnconfirmed: ProblemKind(503, "replication-unconfirmed", "Not yet replicated"),

@@ -22,6 +22,11 @@ def _at(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+def _stamp(stamp: str) -> str:
+    """A status document's time as the timeline writes it."""
+    return _at(stamp).isoformat(timespec="microseconds")
+
+
 def test_a_batch_of_200_reaches_100_percent(api: str, worker: Process) -> None:
     jobs = [analyze_body(f"b-{i}") if i % 4 == 0 else ROLLUP for i in range(200)]
     code, headers, batch = http("POST", api + "/api/batches", {"jobs": jobs})
@@ -145,12 +150,28 @@ def test_a_running_job_is_stopped(api: str, worker: Process, redis: Redis) -> No
         "tests.jobs.sleep_for", 60, on_stopped=CALLBACKS.on_stopped, on_failure=CALLBACKS.on_failure
     )
     wait_for(api, slow.id, ("started",))
+    worker_name = http("GET", api + "/api/workers")[2]["workers"][0]["name"]
+
+    def timeline(job_id: str) -> list[tuple[str, str | None, str | None]]:
+        events = http("GET", f"{api}/api/jobs/{job_id}/events")[2]["events"]
+        return [(event["event"], event["at"], event.get("worker")) for event in events]
+
+    wait_until(lambda: len(timeline(slow.id)) == 2, 5, "the running attempt in the timeline")
+    started = ("started", timeline(slow.id)[1][1], worker_name)
+    assert timeline(slow.id) == [("enqueued", timeline(slow.id)[0][1], None), started]
     code, _, document = http("POST", f"{api}/api/jobs/{slow.id}/cancel")
     assert (code, document["action"]) == (202, "stopping")
     stopped = wait_for(api, slow.id, ("stopped",), timeout=20)
     assert stopped["error"]["type"] == "JobStopped"
+    assert timeline(slow.id)[1] == started  # written by the stop, the same start as while it ran
+    assert [event for event, _, _ in timeline(slow.id)] == ["enqueued", "started", "stopped"]
     quick = get_queue("default", redis).enqueue("tests.jobs.sleep_for", 0)
-    wait_for(api, quick.id)
+    done = wait_for(api, quick.id)
+    # A finished attempt's start and end are the status document's own.
+    assert timeline(quick.id)[1:] == [
+        ("started", _stamp(done["started_at"]), worker_name),
+        ("finished", _stamp(done["ended_at"]), None),
+    ]
 
 
 def test_requeue_runs_a_failed_job_again(api: str, worker: Process, redis: Redis) -> None:

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
 from feynman_jobs import keys
+from feynman_jobs.errors import WorkersPaused
 from feynman_jobs.lifecycle import cancellation
+from feynman_jobs.processes.popping import PoppingQueue
 from feynman_jobs.queueing import pending
 from feynman_jobs.queueing.wiring import QUEUE_NAMES, get_queue
 
@@ -23,8 +27,7 @@ def _job(redis: Redis, queue: str, tag: str) -> Job:
     return get_queue(queue, redis).enqueue("tests.jobs.record_start", tag)
 
 
-def _started(tag: str, keep: int = 3) -> pending.TimelineEntry:
-    return pending.TimelineEntry(f'{{"event": "started", "tag": "{tag}"}}', 60, keep)
+STARTED_AT = "2026-12-02T17:00:00.000001Z"
 
 
 def _popped(redis: Redis, worker: str) -> list[str]:
@@ -36,19 +39,14 @@ def test_a_pop_takes_the_first_queue_first_and_records_who_took_it(redis: Redis)
     assert pending.pop(redis, "w1", QUEUES, None) == (keys.rq_queue("high"), high.id)
     assert _popped(redis, "w1") == [high.id]
     assert redis.llen(keys.rq_queue("high")) == 0
-    assert pending.claim(redis, "w1", high.id, _started("h"))
-    assert (redis.hget(high.key, "status"), redis.hget(high.key, "worker_name")) == (b"started", b"w1")
-    # The timeline's `started` entry is written by the claim itself, with the list's TTL.
-    assert redis.lrange(keys.job_events(high.id), 0, -1) == [b'{"event": "started", "tag": "h"}']
-    assert 0 < redis.ttl(keys.job_events(high.id)) <= 60
+    assert pending.claim(redis, "w1", high.id, STARTED_AT)
+    started = redis.hmget(high.key, ["status", "worker_name", "started_at"])
+    assert started == [b"started", b"w1", STARTED_AT.encode()]  # the timeline's `started` reads these
     assert _popped(redis, "w1") == []
-    assert not pending.claim(redis, "w1", high.id, _started("again"))  # claimed once only
-    assert redis.llen(keys.job_events(high.id)) == 1  # and a refused claim writes nothing
+    assert not pending.claim(redis, "w1", high.id, "2026-12-02T18:00:00.000000Z")  # claimed once only
+    assert redis.hget(high.key, "started_at") == STARTED_AT.encode()  # and a refused claim writes nothing
     assert pending.pop(redis, "w1", QUEUES, None) == (keys.rq_queue("low"), low.id)
-    redis.rpush(keys.job_events(low.id), "1", "2", "3")
-    assert pending.claim(redis, "w1", low.id, _started("l", keep=3))
-    # Past its bound the list keeps the newest entries.
-    assert redis.lrange(keys.job_events(low.id), 0, -1) == [b"2", b"3", b'{"event": "started", "tag": "l"}']
+    assert pending.claim(redis, "w1", low.id, STARTED_AT)
     assert pending.pop(redis, "w1", QUEUES, None) is None
 
 
@@ -56,7 +54,7 @@ def test_a_job_canceled_after_its_pop_is_never_claimed(redis: Redis) -> None:
     job = _job(redis, "default", "c")
     pending.pop(redis, "w1", QUEUES, None)
     assert cancellation.cancel(redis, job.id).action == "canceled"
-    assert not pending.claim(redis, "w1", job.id, _started("c"))
+    assert not pending.claim(redis, "w1", job.id, STARTED_AT)
     assert redis.hget(job.key, "status") == b"canceled"
     assert _popped(redis, "w1") == []
 
@@ -107,11 +105,11 @@ def test_a_waiting_pop_is_woken_by_a_job_in_any_queue_and_leaves_the_queue_as_it
     assert _popped(redis, "w1") == [jobs[0].id]
     # The watchers' BLMOVE moves a list's last element to its own tail: order and contents unchanged.
     assert redis.lrange(keys.rq_queue("low"), 0, -1) == [jobs[1].id.encode(), jobs[2].id.encode()]
-    assert pending.claim(redis, "w1", jobs[0].id, _started("a"))
+    assert pending.claim(redis, "w1", jobs[0].id, STARTED_AT)
     monkeypatch.setattr(pending, "BLOCK_S", 0.5)
     for job in jobs[1:]:
         assert pending.pop(redis, "w1", QUEUES, 0.6) == (keys.rq_queue("low"), job.id)
-        assert pending.claim(redis, "w1", job.id, _started(job.id))
+        assert pending.claim(redis, "w1", job.id, STARTED_AT)
     assert pending.pop(redis, "w1", QUEUES, 0.6) is None
 
 
@@ -128,3 +126,59 @@ def test_a_hand_back_puts_the_job_first_in_line_if_still_ours(redis: Redis) -> N
     assert not pending.hand_back(redis, "w1", job.id, keys.rq_queue("default"))
     assert redis.lrange(keys.rq_queue("default"), 0, -1) == [other.id.encode()]
     assert _popped(redis, "w1") == []
+
+
+class _LostReplies(Redis):
+    """A connection whose scripts run on the server but whose replies never arrive."""
+
+    def eval(self, *args: Any, **kwargs: Any) -> Any:
+        super().eval(*args, **kwargs)
+        raise RedisConnectionError("reply lost")
+
+
+def _lranges(redis: Redis) -> int:
+    return int(redis.info("commandstats").get("cmdstat_lrange", {}).get("calls", 0))
+
+
+def test_a_worker_skips_the_put_back_only_while_it_knows_its_popped_list_is_empty(redis: Redis) -> None:
+    queue: type[PoppingQueue] = type("Q", (PoppingQueue,), {"worker_name": "w9"})
+    first = _job(redis, "high", "first")
+    lossy = _LostReplies(connection_pool=redis.connection_pool)
+    with pytest.raises(RedisConnectionError):
+        queue.lpop(QUEUES, None, connection=lossy)
+    assert _popped(redis, "w9") == [first.id]
+    assert not queue.popped_empty
+    # Not known empty: the next pop puts the lost one back first, and so takes it again.
+    assert queue.lpop(QUEUES, None, connection=redis) == (keys.rq_queue("high"), first.id)
+    assert pending.claim(redis, "w9", first.id, STARTED_AT)
+    queue.emptied()  # the worker had the claim's reply
+    second = _job(redis, "high", "second")
+    lranges = _lranges(redis)
+    assert queue.lpop(QUEUES, None, connection=redis) == (keys.rq_queue("high"), second.id)
+    assert _lranges(redis) == lranges  # no put-back looked at the list
+    assert not queue.popped_empty  # until this job's claim, hand-back or drop
+
+
+def test_no_pop_takes_a_job_once_workers_are_paused(redis: Redis) -> None:
+    raised: list[BaseException] = []
+
+    def wait_for_work() -> None:
+        try:
+            pending.pop(redis, "w1", QUEUES[-1:], 10)
+        except WorkersPaused as exc:
+            raised.append(exc)
+
+    waiting = threading.Thread(target=wait_for_work)
+    waiting.start()
+    time.sleep(0.2)  # waiting on the empty queue when the pause begins
+    redis.set(keys.RQ_SUSPENDED, 1)
+    job = _job(redis, "low", "paused")
+    waiting.join(10)
+    # The wait took the job past the pause: the atomic step gave it back, first in its queue.
+    assert len(raised) == 1
+    assert redis.lrange(keys.rq_queue("low"), 0, -1) == [job.id.encode()]
+    assert _popped(redis, "w1") == []
+    with pytest.raises(WorkersPaused):
+        pending.pop(redis, "w1", QUEUES, None)
+    redis.delete(keys.RQ_SUSPENDED)
+    assert pending.pop(redis, "w1", QUEUES, None) == (keys.rq_queue("low"), job.id)
