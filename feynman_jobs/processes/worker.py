@@ -2,15 +2,13 @@
 
 - Pops are recorded: a job taken from a queue sits in this worker's `popped` list until it starts
   (queueing/pending.py), so a worker lost between pop and start loses nothing.
-- A job starts only if it is still this worker's (`claim`, atomic with marking it started).
+- A job starts only if it is still this worker's (`claim`, atomic with marking it started); a worker
+  settles (fails, retries, hands back) only executions it still owns.
 - The work horse dies with its parent (processes/horse.py); the worker heartbeats through outages,
   and kills its horse when it could not heartbeat for nearly its key's TTL or the reaper took its
   job: by the time anyone may judge the job abandoned, its horse is gone (architecture §5).
-- A worker settles (fails, retries, hands back) only executions it still owns.
 - A pause is looked for in the pop's own atomic step, so it holds even a worker already waiting for
   work; losing Redis no longer ends the worker: it waits for Redis, then settles what it was doing.
-
-Run it with `rq worker -w feynman_jobs.processes.worker.FeynmanWorker`.
 """
 
 from __future__ import annotations
@@ -42,9 +40,8 @@ from feynman_jobs.queueing import pending
 
 LOST_REDIS = (RedisConnectionError, RedisTimeoutError)
 MAX_RECONNECT_WAIT_S = 5.0
-#: A busy worker's key lives `job_monitoring_interval + 60` s after its last heartbeat (RQ's rule).
-#: The fence kills its horse this long before that (checked every second), so the key never expires
-#: over a living horse.
+#: A busy worker's key lives `job_monitoring_interval + 60` s after its last heartbeat (RQ's rule); the
+#: fence kills its horse this long before that (checked every second), never under a living horse.
 FENCE_MARGIN_S = 20.0
 #: Job statuses (as stored) after which a horse is only finishing up.
 ENDED = {b"finished", b"failed", b"stopped", b"canceled"}
@@ -52,9 +49,8 @@ ENDED = {b"finished", b"failed", b"stopped", b"canceled"}
 
 # rq-compat(rq==3.0.0): overrides dequeue_job_and_maintain_ttl, prepare_execution, fork_work_horse,
 # main_work_horse, maintain_heartbeats, heartbeat, handle_job_failure, handle_work_horse_killed, execute_job,
-# check_for_suspension, run_maintenance_tasks and clean_registries, and reads _stop_requested,
-# _stopped_job_id and _horse_pid. Re-run tests/integration/test_worker_behaviour.py and
-# tests/reliability on any rq upgrade.
+# check_for_suspension, run_maintenance_tasks and clean_registries; reads _stop_requested, _stopped_job_id
+# and _horse_pid. Re-run tests/integration/test_worker_behaviour.py and tests/reliability on any upgrade.
 class FeynmanWorker(ServerClockScheduling, Worker):
     """`rq worker`, plus: pops are recorded, horses die with their worker, nothing runs twice at once."""
 
@@ -164,8 +160,7 @@ class FeynmanWorker(ServerClockScheduling, Worker):
             self.kill_horse()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """RQ's heartbeat, its three writes in one round trip (RQ sends them one by one: the work loop
-        heartbeats before every pop); during an outage, wait for Redis instead of quitting."""
+        """RQ's heartbeat, its three writes in one round trip; waits out an outage instead of quitting."""
         if pipeline is not None:
             super().heartbeat(timeout, pipeline)
             return
