@@ -160,8 +160,7 @@ def _current_attempt(job: Job, listed: list[dict[str, Any]]) -> list[dict[str, A
         and datetime.fromisoformat(listed[last]["at"]) < _utc(job.started_at)
     ):
         current.append({"at": _stamp(job.started_at), "event": "started", "worker": job.worker_name})
-    finished = status == JobStatus.FINISHED and job.ended_at is not None
-    if finished and not any(item["event"] == "finished" for item in listed):
-        assert job.ended_at is not None
-        current.append({"at": _stamp(job.ended_at), "event": "finished"})
+    ended_at = job.ended_at if status == JobStatus.FINISHED else None
+    if ended_at is not None and not any(item["event"] == "finished" for item in listed):
+        current.append({"at": _stamp(ended_at), "event": "finished"})
     return current

@@ -2,10 +2,9 @@
 
 Each tick of rq-scheduler's loop (every `--interval` seconds, under its lock) runs whatever is due:
 outcome events folded into the all-time totals, abandoned started jobs and popped-but-never-started
-jobs every tick, dependents that can no longer
-run and budget reservations nobody needs every few ticks, registry cleanup every minute. With the
-Procfile's 5 s interval, a job whose worker's key has expired leaves `started` within one tick
-(architecture §5).
+jobs every tick, dependents that can no longer run and budget reservations nobody needs every few
+ticks, registry cleanup every minute. With the Procfile's 5 s interval, a job whose worker's key has
+expired leaves `started` within one tick (architecture §5).
 """
 
 from __future__ import annotations
